@@ -1,0 +1,162 @@
+/*
+ * checkpoint.c — trainer state ⇄ safetensors. Owned by the trainer's thread.
+ */
+#include "checkpoint.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "safetensors.h"
+
+static void fill_tensor(struct st_tensor *st, const char *prefix, const struct gpt_tensor *t,
+			const real *base)
+{
+	memset(st, 0, sizeof *st);
+	snprintf(st->name, sizeof st->name, "%s%s", prefix, t->name);
+	snprintf(st->dtype, sizeof st->dtype, "%s", NL_REAL_NAME);
+	st->ndim = t->ndim;
+	st->shape[0] = t->shape[0];
+	st->shape[1] = t->shape[1];
+	st->data = base + t->off;
+	st->nbytes = t->len * sizeof(real);
+}
+
+static void rng_to_hex(const struct rng *r, char *out, size_t cap)
+{
+	uint64_t spare;
+	memcpy(&spare, &r->spare, sizeof spare);
+	snprintf(out, cap, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%d%016" PRIx64,
+		 r->s[0], r->s[1], r->s[2], r->s[3], r->has_spare ? 1 : 0, spare);
+}
+
+static int rng_from_hex(struct rng *r, const char *hex)
+{
+	char part[17];
+	uint64_t v[5];
+	if (!hex || strlen(hex) != 16 * 4 + 1 + 16)
+		return -1;
+	for (int i = 0; i < 5; i++) {
+		const char *src = hex + (i < 4 ? 16 * i : 65);
+		memcpy(part, src, 16);
+		part[16] = '\0';
+		char *end;
+		v[i] = strtoull(part, &end, 16);
+		if (*end)
+			return -1;
+	}
+	if (hex[64] != '0' && hex[64] != '1')
+		return -1;
+	for (int i = 0; i < 4; i++)
+		r->s[i] = v[i];
+	r->has_spare = hex[64] == '1';
+	memcpy(&r->spare, &v[4], sizeof r->spare);
+	return 0;
+}
+
+int ckpt_save(const struct trainer *t, const char *path, struct nl_err *err)
+{
+	const struct gpt_layout *lay = &t->model.lay;
+	int n = 3 * lay->n_tensors, rc;
+	char step[32], hash[65], rng[96], loss[40];
+	char *canon = spec_canonical(&t->spec);
+	struct st_tensor *ts = nl_calloc((size_t)n, sizeof *ts);
+	if (!canon || !ts || spec_hash(&t->spec, hash) != 0) {
+		rc = nl_err_set(err, NL_ENOMEM, "out of memory writing checkpoint %s", path);
+		goto out;
+	}
+	for (int i = 0; i < lay->n_tensors; i++) {
+		fill_tensor(&ts[i], "", &lay->tensors[i], t->model.params);
+		fill_tensor(&ts[lay->n_tensors + i], "optim.m.", &lay->tensors[i], t->opt.m);
+		fill_tensor(&ts[2 * lay->n_tensors + i], "optim.v.", &lay->tensors[i], t->opt.v);
+	}
+	snprintf(step, sizeof step, "%ld", t->step);
+	snprintf(loss, sizeof loss, "%.9g", t->loss);
+	rng_to_hex(&t->data_rng, rng, sizeof rng);
+	struct st_meta meta[] = {
+		{ "format", CKPT_FORMAT }, { "step", step }, { "spec", canon }, { "spec_hash", hash },
+		{ "rng.data", rng }, { "loss", loss },
+	};
+	rc = st_write(path, ts, n, meta, (int)(sizeof meta / sizeof meta[0]), err);
+out:
+	nl_free(ts);
+	nl_free(canon);
+	return rc;
+}
+
+static int load_tensors(const struct gpt_layout *lay, struct st_file *f, const char *prefix,
+			real *base, const char *path, struct nl_err *err)
+{
+	char name[ST_NAME_MAX];
+	for (int i = 0; i < lay->n_tensors; i++) {
+		const struct gpt_tensor *t = &lay->tensors[i];
+		snprintf(name, sizeof name, "%s%s", prefix, t->name);
+		const struct st_tensor *st = st_find(f, name);
+		if (!st)
+			return nl_err_set(err, NL_EINVAL, "%s: tensor %s is missing", path, name);
+		if (strcmp(st->dtype, NL_REAL_NAME) != 0 || st->nbytes != t->len * sizeof(real) ||
+		    st->ndim != t->ndim || st->shape[0] != t->shape[0] ||
+		    (t->ndim == 2 && st->shape[1] != t->shape[1]))
+			return nl_err_set(err, NL_EINVAL, "%s: tensor %s has dtype %s and %zu bytes; "
+					  "the model needs %s and %zu", path, name, st->dtype,
+					  st->nbytes, NL_REAL_NAME, t->len * sizeof(real));
+		memcpy(base + t->off, st->data, st->nbytes);
+	}
+	return 0;
+}
+
+int ckpt_load(struct trainer *t, const char *path, struct nl_err *err)
+{
+	struct st_file *f = NULL;
+	char hash[65];
+	int rc = st_open(&f, path, err);
+	if (rc)
+		return rc;
+	const char *fmt = st_meta_get(f, "format"), *step = st_meta_get(f, "step");
+	const char *h = st_meta_get(f, "spec_hash"), *rng = st_meta_get(f, "rng.data");
+	if (!fmt || strcmp(fmt, CKPT_FORMAT) != 0 || !step || !h || !rng) {
+		rc = nl_err_set(err, NL_EINVAL, "%s: not a normlab checkpoint (format %s)", path,
+				fmt ? fmt : "missing");
+		goto out;
+	}
+	if ((rc = spec_hash(&t->spec, hash)) != 0) {
+		nl_err_set(err, rc, "out of memory hashing the spec");
+		goto out;
+	}
+	if (strcmp(hash, h) != 0) {
+		rc = nl_err_set(err, NL_EINVAL, "%s: written for spec %.12s…, not this spec (%.12s…)",
+				path, h, hash);
+		goto out;
+	}
+	char *end;
+	long st_step = strtol(step, &end, 10);
+	struct rng r;
+	if (*end || st_step < 0 || st_step > t->spec.train.steps || rng_from_hex(&r, rng) != 0) {
+		rc = nl_err_set(err, NL_EINVAL, "%s: bad step or RNG state in the metadata", path);
+		goto out;
+	}
+	const struct gpt_layout *lay = &t->model.lay;
+	if ((rc = load_tensors(lay, f, "", t->model.params, path, err)) ||
+	    (rc = load_tensors(lay, f, "optim.m.", t->opt.m, path, err)) ||
+	    (rc = load_tensors(lay, f, "optim.v.", t->opt.v, path, err)))
+		goto out;
+	t->step = st_step;
+	t->data_rng = r;
+	t->mark_step = st_step;
+	t->mark_time = nl_now();
+out:
+	st_close(f);
+	return rc;
+}
+
+int ckpt_load_params(struct gpt *m, const char *path, struct nl_err *err)
+{
+	struct st_file *f = NULL;
+	int rc = st_open(&f, path, err);
+	if (rc)
+		return rc;
+	rc = load_tensors(&m->lay, f, "", m->params, path, err);
+	st_close(f);
+	return rc;
+}

@@ -1,0 +1,627 @@
+/*
+ * normlab — the engine without the daemon.
+ *   normlab train SPEC.json [--out DIR] [--resume] [--ckpt-every N] [--data-dir DIR]
+ *   normlab grads SPEC.json [--ckpt FILE] --out FILE.safetensors [--data-dir DIR]
+ *   normlab validate SPEC.json
+ * train writes DIR/metrics.jsonl (one JSON object per line), DIR/checkpoint.safetensors,
+ * DIR/spec.json (canonical) and DIR/summary.json; it shows a progress bar on a terminal and plain
+ * lines otherwise. SIGINT/SIGTERM stop after the current step with a checkpoint.
+ * Exit codes: 0 done, 1 error, 2 usage, 3 diverged, 130 interrupted.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blas.h"
+#include "checkpoint.h"
+#include "data.h"
+#include "safetensors.h"
+#include "spec.h"
+#include "train.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: normlab train SPEC.json [--out DIR] [--resume] [--ckpt-every N] [--data-dir DIR]\n"
+		"       normlab grads SPEC.json [--ckpt FILE] --out FILE.safetensors [--data-dir DIR]\n"
+		"       normlab validate SPEC.json\n"
+		"\n"
+		"train     train the spec; DIR (default var/runs/<hash prefix>) gets metrics.jsonl,\n"
+		"          checkpoint.safetensors, spec.json and summary.json. --resume continues from\n"
+		"          DIR's checkpoint; --ckpt-every N also checkpoints every N steps.\n"
+		"grads     one batch: parameters, batch.inputs/targets, loss and grad.<name> for\n"
+		"          every parameter, as safetensors (for checking against another framework).\n"
+		"validate  print the canonical spec and its SHA-256, or every error with its field.\n"
+		"The default corpus (data.path \"kjv\") is DATA_DIR/kjv.txt; DATA_DIR is --data-dir,\n"
+		"$NORMLAB_DATA_DIR, or var/data next to the normlab checkout.\n");
+}
+
+/* Reads a whole spec file (≤ SPEC_JSON_MAX bytes). Caller frees. */
+static char *read_file(const char *path, size_t *len, char *errbuf, size_t cap)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(errbuf, cap, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	char *buf = nl_malloc(SPEC_JSON_MAX + 1);
+	if (!buf) {
+		fclose(f);
+		snprintf(errbuf, cap, "%s: out of memory", path);
+		return NULL;
+	}
+	size_t n = fread(buf, 1, SPEC_JSON_MAX + 1, f);
+	int bad = ferror(f);
+	fclose(f);
+	if (bad) {
+		snprintf(errbuf, cap, "%s: read error", path);
+		nl_free(buf);
+		return NULL;
+	}
+	if (n > SPEC_JSON_MAX) {
+		snprintf(errbuf, cap, "%s: larger than the %d-byte limit for a spec", path, SPEC_JSON_MAX);
+		nl_free(buf);
+		return NULL;
+	}
+	*len = n;
+	return buf;
+}
+
+/* Parses the spec file; prints one line per error to stderr. Returns 0 or 1. */
+static int load_spec(const char *path, struct spec *s)
+{
+	char errbuf[512];
+	size_t len = 0;
+	struct spec_errors errs = { 0 };
+	char *text = read_file(path, &len, errbuf, sizeof errbuf);
+	if (!text) {
+		fprintf(stderr, "normlab: %s\n", errbuf);
+		return 1;
+	}
+	int rc = spec_parse(s, text, len, NULL, &errs);
+	nl_free(text);
+	if (rc) {
+		for (int i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s: %s%s%s\n", path, errs.e[i].pointer,
+				errs.e[i].pointer[0] ? ": " : "", errs.e[i].msg);
+		if (errs.n == 0)
+			fprintf(stderr, "%s: invalid spec\n", path);
+		return 1;
+	}
+	return 0;
+}
+
+static void data_dir_default(char *out, size_t cap)
+{
+	const char *env = getenv("NORMLAB_DATA_DIR");
+	char exe[PATH_MAX];
+	ssize_t n;
+	if (env && *env) {
+		snprintf(out, cap, "%s", env);
+		return;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';   /* .../bin */
+			snprintf(out, cap, "%s/../var/data", exe);
+			return;
+		}
+	}
+	snprintf(out, cap, "var/data");
+}
+
+static int mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+		return -1;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	}
+	return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* ---------- metrics as JSON lines ---------- */
+
+struct jsonl {
+	FILE *f;
+};
+
+static void put_num(FILE *f, double v)
+{
+	if (isfinite(v))
+		fprintf(f, "%.17g", v);
+	else
+		fputs("null", f);   /* JSON has no NaN/Inf; the step's status says what happened */
+}
+
+static void sink_scalar(void *ctx, long step, const char *name, double v)
+{
+	struct jsonl *j = ctx;
+	fprintf(j->f, "{\"step\":%ld,\"kind\":\"scalar\",\"name\":\"%s\",\"value\":", step, name);
+	put_num(j->f, v);
+	fputs("}\n", j->f);
+}
+
+static void sink_depth(void *ctx, long step, const char *name, const double *v, int n)
+{
+	struct jsonl *j = ctx;
+	fprintf(j->f, "{\"step\":%ld,\"kind\":\"depth\",\"name\":\"%s\",\"values\":[", step, name);
+	for (int i = 0; i < n; i++) {
+		if (i)
+			fputc(',', j->f);
+		put_num(j->f, v[i]);
+	}
+	fputs("]}\n", j->f);
+}
+
+static void put_farr(FILE *f, const char *key, const float *v, int n)
+{
+	fprintf(f, ",\"%s\":[", key);
+	for (int i = 0; i < n; i++) {
+		if (i)
+			fputc(',', f);
+		if (isfinite(v[i]))
+			fprintf(f, "%.7g", (double)v[i]);
+		else
+			fputs("null", f);
+	}
+	fputc(']', f);
+}
+
+static void put_iarr(FILE *f, const char *key, const int *v, int n)
+{
+	fprintf(f, ",\"%s\":[", key);
+	for (int i = 0; i < n; i++)
+		fprintf(f, i ? ",%d" : "%d", v[i]);
+	fputc(']', f);
+}
+
+static void sink_samples(void *ctx, long step, const char *site, const float *x, const float *y,
+			 const int *tok, const int *chan, int n)
+{
+	struct jsonl *j = ctx;
+	fprintf(j->f, "{\"step\":%ld,\"kind\":\"samples\",\"site\":\"%s\"", step, site);
+	put_farr(j->f, "x", x, n);
+	put_farr(j->f, "y", y, n);
+	put_iarr(j->f, "token", tok, n);
+	put_iarr(j->f, "channel", chan, n);
+	fputs("}\n", j->f);
+}
+
+/* Keeps only the metric lines with step ≤ keep_step (after a resume, later lines are redone). */
+static int truncate_metrics(const char *path, long keep_step)
+{
+	char tmp[PATH_MAX + 64];
+	FILE *in = fopen(path, "r"), *out;
+	if (!in)
+		return errno == ENOENT ? 0 : -1;
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	out = fopen(tmp, "w");
+	if (!out) {
+		fclose(in);
+		return -1;
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	while ((n = getline(&line, &cap, in)) > 0) {
+		long step;
+		if (sscanf(line, "{\"step\":%ld", &step) == 1 && step <= keep_step &&
+		    line[n - 1] == '\n')
+			fwrite(line, 1, (size_t)n, out);
+	}
+	free(line);
+	fclose(in);
+	if (fclose(out) != 0 || rename(tmp, path) != 0)
+		return -1;
+	return 0;
+}
+
+/* ---------- progress ---------- */
+
+static void fmt_eta(char *buf, size_t cap, double s)
+{
+	if (!isfinite(s) || s < 0)
+		snprintf(buf, cap, "--");
+	else if (s < 60)
+		snprintf(buf, cap, "%.0fs", s);
+	else if (s < 3600)
+		snprintf(buf, cap, "%dm%02ds", (int)s / 60, (int)s % 60);
+	else
+		snprintf(buf, cap, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
+}
+
+static void progress(const struct trainer *t, int tty, double t_start, long step0)
+{
+	long steps = t->spec.train.steps, done = t->step;
+	double el = nl_now() - t_start;
+	double rate = done > step0 && el > 0 ? (double)(done - step0) / el : 0;
+	double tps = rate * t->spec.train.batch_size * t->spec.model.seq_len;
+	char eta[32];
+	fmt_eta(eta, sizeof eta, rate > 0 ? (double)(steps - done) / rate : NAN);
+	if (tty) {
+		char bar[31];
+		int w = (int)(30.0 * (double)done / (double)steps);
+		for (int i = 0; i < 30; i++)
+			bar[i] = i < w ? '#' : '.';
+		bar[30] = '\0';
+		fprintf(stderr, "\rstep %ld/%ld [%s] loss %.4f | %.0f tok/s | ETA %s   ", done, steps, bar,
+			t->loss, tps, eta);
+	} else {
+		fprintf(stderr, "step %ld/%ld loss %.4f val %.4f lr %.3g grad_norm %.3g %.0f tok/s ETA %s\n",
+			done, steps, t->loss, t->val_loss, t->lr, t->grad_norm, tps, eta);
+	}
+	fflush(stderr);
+}
+
+static int write_summary(const char *path, const struct trainer *t, const char *status,
+			 const char *hash, double wall, long steps_this_run)
+{
+	char tmp[PATH_MAX + 64], blas[512];
+	FILE *f;
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -1;
+	blas_describe(blas, sizeof blas);
+	fprintf(f, "{\"status\":\"%s\",\"step\":%ld,\"steps\":%ld,\"spec_hash\":\"%s\",\"loss\":",
+		status, t->step, t->spec.train.steps, hash);
+	put_num(f, t->loss);
+	fputs(",\"val_loss\":", f);
+	put_num(f, t->val_loss);
+	fputs(",\"diverged_step\":", f);
+	if (t->diverged_step)
+		fprintf(f, "%ld", t->diverged_step);
+	else
+		fputs("null", f);
+	fprintf(f, ",\"n_params\":%zu,\"wall_s\":%.3f,\"tokens_per_s\":%.1f,\"threads\":%d,\"blas\":\"",
+		t->model.lay.n_params, wall,
+		wall > 0 ? (double)steps_this_run * t->spec.train.batch_size * t->spec.model.seq_len / wall : 0.0,
+		t->spec.threads);
+	for (const char *p = blas; *p; p++)   /* blas config has no quotes, but be safe */
+		if (*p != '"' && *p != '\\')
+			fputc(*p, f);
+	fputs("\"}\n", f);
+	if (fclose(f) != 0)
+		return -1;
+	return rename(tmp, path);
+}
+
+static int parse_long(const char *s, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || end == s || v < 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int cmd_train(int argc, char **argv)
+{
+	const char *spec_path = NULL, *out_dir = NULL, *data_dir = NULL;
+	long ckpt_every = 0;
+	int resume = 0, rc = 1;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+			out_dir = argv[++i];
+		else if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc)
+			data_dir = argv[++i];
+		else if (strcmp(argv[i], "--ckpt-every") == 0 && i + 1 < argc) {
+			if (parse_long(argv[++i], &ckpt_every)) {
+				fprintf(stderr, "normlab: --ckpt-every wants a step count ≥ 0\n");
+				return 2;
+			}
+		} else if (strcmp(argv[i], "--resume") == 0)
+			resume = 1;
+		else if (argv[i][0] != '-' && !spec_path)
+			spec_path = argv[i];
+		else {
+			fprintf(stderr, "normlab train: unexpected argument %s\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!spec_path) {
+		usage(stderr);
+		return 2;
+	}
+	struct spec s;
+	if (load_spec(spec_path, &s))
+		return 1;
+	char hash[65], dd[PATH_MAX + 32], corpus[PATH_MAX], dir[PATH_MAX], path[PATH_MAX + 32];
+	if (spec_hash(&s, hash)) {
+		fprintf(stderr, "normlab: out of memory\n");
+		return 1;
+	}
+	if (data_dir)
+		snprintf(dd, sizeof dd, "%s", data_dir);
+	else
+		data_dir_default(dd, sizeof dd);
+	if (data_resolve_path(s.data.path, dd, corpus, sizeof corpus)) {
+		fprintf(stderr, "normlab: data path too long\n");
+		return 1;
+	}
+	if (out_dir)
+		snprintf(dir, sizeof dir, "%s", out_dir);
+	else
+		snprintf(dir, sizeof dir, "var/runs/%.12s", hash);
+	if (mkdir_p(dir)) {
+		fprintf(stderr, "normlab: cannot create %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+
+	struct trainer t;
+	struct nl_err err = { 0 };
+	if (trainer_init(&t, &s, corpus, &err)) {
+		fprintf(stderr, "normlab: %s\n", err.msg);
+		return 1;
+	}
+	char ckpt[PATH_MAX + 32], metrics[PATH_MAX + 32], summary[PATH_MAX + 32];
+	snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
+	snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
+	snprintf(summary, sizeof summary, "%s/summary.json", dir);
+	if (resume && access(ckpt, F_OK) == 0) {
+		if (ckpt_load(&t, ckpt, &err)) {
+			fprintf(stderr, "normlab: cannot resume: %s\n", err.msg);
+			goto out;
+		}
+		if (truncate_metrics(metrics, t.step)) {
+			fprintf(stderr, "normlab: cannot rewrite %s: %s\n", metrics, strerror(errno));
+			goto out;
+		}
+		fprintf(stderr, "normlab: resuming %s at step %ld\n", dir, t.step);
+	} else if (resume) {
+		fprintf(stderr, "normlab: no checkpoint in %s; starting from step 0\n", dir);
+	}
+	if (!resume || t.step == 0)
+		remove(metrics);
+
+	char *canon = spec_canonical(&s);
+	snprintf(path, sizeof path, "%s/spec.json", dir);
+	FILE *sf = canon ? fopen(path, "w") : NULL;
+	if (sf) {
+		fprintf(sf, "%s\n", canon);
+		fclose(sf);
+	}
+	nl_free(canon);
+
+	struct jsonl j = { .f = fopen(metrics, "a") };
+	if (!j.f) {
+		fprintf(stderr, "normlab: cannot open %s: %s\n", metrics, strerror(errno));
+		goto out;
+	}
+	struct train_sink sink = { .ctx = &j, .scalar = sink_scalar, .depth = sink_depth,
+				   .samples = sink_samples };
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	int tty = isatty(STDERR_FILENO);
+	long every_line = s.train.steps / 20 > s.probe.every ? s.train.steps / 20 : s.probe.every;
+	long step0 = t.step;
+	double t_start = nl_now(), last_draw = 0;
+	const char *status = "succeeded";
+	while (!trainer_done(&t)) {
+		if (stop_requested) {
+			status = "interrupted";
+			break;
+		}
+		if (trainer_step(&t, &sink, &err) == NL_EDIVERGED) {
+			status = "diverged";
+			break;
+		}
+		if (ckpt_every > 0 && t.step % ckpt_every == 0 && !trainer_done(&t)) {
+			fflush(j.f);
+			if (ckpt_save(&t, ckpt, &err))
+				fprintf(stderr, "\nnormlab: checkpoint failed: %s\n", err.msg);
+		}
+		double now = nl_now();
+		if (tty ? now - last_draw > 0.2 || trainer_done(&t) :
+			  t.step % every_line == 0 || trainer_done(&t)) {
+			progress(&t, tty, t_start, step0);
+			last_draw = now;
+		}
+	}
+	if (tty)
+		fputc('\n', stderr);
+	double wall = nl_now() - t_start;
+	if (fclose(j.f) != 0)
+		fprintf(stderr, "normlab: writing %s failed\n", metrics);
+	if (strcmp(status, "diverged") != 0 && ckpt_save(&t, ckpt, &err)) {
+		fprintf(stderr, "normlab: checkpoint failed: %s\n", err.msg);
+		goto out;
+	}
+	if (write_summary(summary, &t, status, hash, wall, t.step - step0))
+		fprintf(stderr, "normlab: cannot write %s\n", summary);
+	if (strcmp(status, "diverged") == 0) {
+		fprintf(stderr, "normlab: %s\n", err.msg);
+		rc = 3;
+	} else if (strcmp(status, "interrupted") == 0) {
+		fprintf(stderr, "normlab: interrupted at step %ld; checkpoint in %s (resume with --resume)\n",
+			t.step, ckpt);
+		rc = 130;
+	} else {
+		fprintf(stderr, "normlab: done: loss %.4f, val loss %.4f, %.1fs; results in %s\n", t.loss,
+			t.val_loss, wall, dir);
+		rc = 0;
+	}
+out:
+	trainer_free(&t);
+	return rc;
+}
+
+static int cmd_grads(int argc, char **argv)
+{
+	const char *spec_path = NULL, *out = NULL, *ckpt = NULL, *data_dir = NULL;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+			out = argv[++i];
+		else if (strcmp(argv[i], "--ckpt") == 0 && i + 1 < argc)
+			ckpt = argv[++i];
+		else if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc)
+			data_dir = argv[++i];
+		else if (argv[i][0] != '-' && !spec_path)
+			spec_path = argv[i];
+		else {
+			fprintf(stderr, "normlab grads: unexpected argument %s\n", argv[i]);
+			return 2;
+		}
+	}
+	if (!spec_path || !out) {
+		usage(stderr);
+		return 2;
+	}
+	struct spec s;
+	if (load_spec(spec_path, &s))
+		return 1;
+	char dd[PATH_MAX + 32], corpus[PATH_MAX];
+	if (data_dir)
+		snprintf(dd, sizeof dd, "%s", data_dir);
+	else
+		data_dir_default(dd, sizeof dd);
+	if (data_resolve_path(s.data.path, dd, corpus, sizeof corpus)) {
+		fprintf(stderr, "normlab: data path too long\n");
+		return 1;
+	}
+	struct trainer t;
+	struct nl_err err = { 0 };
+	int rc = 1;
+	if (trainer_init(&t, &s, corpus, &err)) {
+		fprintf(stderr, "normlab: %s\n", err.msg);
+		return 1;
+	}
+	const struct gpt_layout *lay = &t.model.lay;
+	struct st_tensor *ts = nl_calloc((size_t)(2 * lay->n_tensors + 3), sizeof *ts);
+	if (!ts) {
+		fprintf(stderr, "normlab: out of memory\n");
+		goto out;
+	}
+	if (ckpt && ckpt_load_params(&t.model, ckpt, &err)) {
+		fprintf(stderr, "normlab: %s\n", err.msg);
+		goto out;
+	}
+	trainer_next_batch(&t);
+	gpt_zero_grad(&t.model);
+	real loss = (real)gpt_forward(&t.model, 1);
+	gpt_backward(&t.model);
+	int n = 0;
+	for (int i = 0; i < lay->n_tensors; i++) {
+		const struct gpt_tensor *gt = &lay->tensors[i];
+		for (int g = 0; g < 2; g++) {
+			struct st_tensor *st = &ts[n++];
+			snprintf(st->name, sizeof st->name, "%s%s", g ? "grad." : "", gt->name);
+			snprintf(st->dtype, sizeof st->dtype, "%s", NL_REAL_NAME);
+			st->ndim = gt->ndim;
+			st->shape[0] = gt->shape[0];
+			st->shape[1] = gt->shape[1];
+			st->data = (g ? t.model.grads : t.model.params) + gt->off;
+			st->nbytes = gt->len * sizeof(real);
+		}
+	}
+	int B = s.train.batch_size, T = s.model.seq_len;
+	const char *bn[2] = { "batch.inputs", "batch.targets" };
+	const int *bd[2] = { t.model.tokens, t.model.targets };
+	for (int b = 0; b < 2; b++) {
+		struct st_tensor *st = &ts[n++];
+		snprintf(st->name, sizeof st->name, "%s", bn[b]);
+		snprintf(st->dtype, sizeof st->dtype, "I32");
+		st->ndim = 2;
+		st->shape[0] = B;
+		st->shape[1] = T;
+		st->data = bd[b];
+		st->nbytes = sizeof(int) * (size_t)B * T;
+	}
+	struct st_tensor *ls = &ts[n++];
+	snprintf(ls->name, sizeof ls->name, "loss");
+	snprintf(ls->dtype, sizeof ls->dtype, "%s", NL_REAL_NAME);
+	ls->ndim = 0;
+	ls->data = &loss;
+	ls->nbytes = sizeof loss;
+	char *canon = spec_canonical(&s);
+	struct st_meta meta[] = { { "format", "normlab-grads-1" }, { "spec", canon ? canon : "" } };
+	if (st_write(out, ts, n, meta, 2, &err)) {
+		fprintf(stderr, "normlab: %s\n", err.msg);
+		nl_free(canon);
+		goto out;
+	}
+	nl_free(canon);
+	printf("loss %.6f; %d parameter tensors and their gradients written to %s\n", (double)loss,
+	       lay->n_tensors, out);
+	rc = 0;
+out:
+	nl_free(ts);
+	trainer_free(&t);
+	return rc;
+}
+
+static int cmd_validate(int argc, char **argv)
+{
+	if (argc != 1) {
+		usage(stderr);
+		return 2;
+	}
+	struct spec s;
+	if (load_spec(argv[0], &s))
+		return 1;
+	char hash[65];
+	char *canon = spec_canonical(&s);
+	if (!canon || spec_hash(&s, hash)) {
+		nl_free(canon);
+		fprintf(stderr, "normlab: out of memory\n");
+		return 1;
+	}
+	printf("%s\nsha256 %s\n", canon, hash);
+	nl_free(canon);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	blas_setup(argc, argv);
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "train") == 0)
+		return cmd_train(argc - 2, argv + 2);
+	if (strcmp(argv[1], "grads") == 0)
+		return cmd_grads(argc - 2, argv + 2);
+	if (strcmp(argv[1], "validate") == 0)
+		return cmd_validate(argc - 2, argv + 2);
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "normlab: unknown command %s\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,42 @@
+/*
+ * data.h — byte-level text data (vocabulary 256): a file read whole into memory, split
+ * deterministically into train (the first 1−val_fraction of the bytes) and validation (the rest).
+ * Training batches are random windows drawn from the run's data RNG; validation batch k is a fixed
+ * set of evenly spaced windows, so validation loss is comparable across steps and runs.
+ * A struct data is read-only after data_load; any thread may read it.
+ */
+#ifndef DATA_H
+#define DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nl.h"
+#include "rng.h"
+
+#define DATA_MAX_BYTES (1ULL << 32)   /* a corpus over 4 GiB is rejected */
+
+struct data {
+	uint8_t *bytes;      /* owned */
+	size_t n;
+	size_t n_train;      /* bytes [0, n_train) train, [n_train, n) validation */
+};
+
+/*
+ * Resolves a spec's data.path: "kjv" means data_dir/kjv.txt (the default corpus); anything else
+ * is used as given. Returns 0, or NL_ELIMIT if out is too small.
+ */
+int data_resolve_path(const char *spec_path, const char *data_dir, char *out, size_t cap);
+
+/* Loads path; both splits must hold more than seq_len+1 bytes. Free with data_free. */
+int data_load(struct data *d, const char *path, double val_fraction, int seq_len,
+	      struct nl_err *err);
+void data_free(struct data *d);
+
+/* B random training windows of T+1 bytes: tokens[b,t] and targets[b,t] = next byte. */
+void data_batch_train(const struct data *d, struct rng *r, int *tokens, int *targets, int B, int T);
+/* Validation batch k (0-based) of n_batches: evenly spaced windows over the validation split. */
+void data_batch_val(const struct data *d, int k, int n_batches, int *tokens, int *targets, int B,
+		    int T);
+
+#endif

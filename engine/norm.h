@@ -1,0 +1,99 @@
+/*
+ * norm.h — the norm table: every normalization variant is one file (norm_<name>.c) that defines
+ * one `const struct norm_kind`, plus one row in norm_table.c. Nothing else changes to add one.
+ *
+ * A norm site normalizes N tokens of width d. Its parameters live in the model's one parameter
+ * allocation, laid out as the tensors the kind declares, in declaration order (γ [d], β [d],
+ * α [1], s [1] as the kind has them). Kernels are pure functions over flat arrays: no I/O, no
+ * allocation, no globals; each call handles a token range, so callers split rows across threads.
+ */
+#ifndef NORM_H
+#define NORM_H
+
+#include "nl.h"
+
+#define NORM_MAX_TENSORS 4
+
+/* Which site a norm instance sits at: decides the α0 a DyT/Derf instance starts from. */
+enum norm_site_kind {
+	NORM_SITE_ATTN,   /* before (or, post/peri, around) attention */
+	NORM_SITE_FFN,    /* before (or around) the MLP */
+	NORM_SITE_FINAL,  /* before the head */
+	NORM_SITE_EMBED,  /* Peri-LN's optional embedding norm: uses the attention α0 */
+};
+
+/* Hyper-parameters of one instance, resolved from the spec. */
+struct norm_cfg {
+	double eps;
+	double alpha0;  /* DyT/Derf initial α for this site */
+	double shift0;  /* Derf initial s */
+};
+
+enum norm_tensor_shape {
+	NORM_SHAPE_D,       /* [d] per channel */
+	NORM_SHAPE_SCALAR,  /* [1] */
+};
+
+enum norm_tensor_init {
+	NORM_INIT_ONE,
+	NORM_INIT_ZERO,
+	NORM_INIT_ALPHA0,
+	NORM_INIT_SHIFT0,
+};
+
+struct norm_tensor {
+	const char *name;           /* "weight", "bias", "alpha", "shift": the checkpoint suffix */
+	enum norm_tensor_shape shape;
+	enum norm_tensor_init init;
+};
+
+/*
+ * forward:  out [N,d], cache [N,cache_per_token], inp [N,d], p = the instance's parameters
+ *           (tensors back to back). Writes out and cache for tokens [t0,t1).
+ * backward: ACCUMULATES (+=) into dinp [N,d] for tokens [t0,t1), and into the double partial
+ *           sums dp (one double per parameter element, same layout as p) — the caller reduces the
+ *           per-thread dp in a fixed order, which keeps results bit-reproducible.
+ *           dout [N,d] is the upstream gradient.
+ * pre_affine: the normalized value before the affine map at (token n, channel c), for the
+ *           input→output samples (LN/RMS: x̂, DyT: tanh(αx), Derf: erf(αx+s)).
+ * saturated: 1 when element x counts as saturated (|αx+s| > 2), NULL for kinds without it.
+ */
+struct norm_kind {
+	const char *name;
+	double default_eps;
+	int wants_embed_scale;    /* DyT/Derf LMs learn a scalar c = √d after the embedding */
+	int n_tensors;
+	struct norm_tensor tensors[NORM_MAX_TENSORS];
+	int cache_per_token;      /* reals saved per token for backward */
+	void (*forward)(real *out, real *cache, const real *inp, const real *p,
+			int t0, int t1, int d, const struct norm_cfg *cfg);
+	void (*backward)(real *dinp, double *dp, const real *dout, const real *cache,
+			 const real *inp, const real *p, int t0, int t1, int d,
+			 const struct norm_cfg *cfg);
+	real (*pre_affine)(const real *inp_row, const real *cache_row, const real *p, int d, int c);
+	int (*saturated)(real x, const real *p, int d);
+};
+
+/* The table, in a fixed order (index = the kind's id). */
+extern const struct norm_kind *const norm_table[];
+extern const int norm_table_len;
+
+/* Index of the kind named `name`, or -1. */
+int norm_find(const char *name);
+
+/* "layernorm, rmsnorm, ..." into buf (for error messages). */
+void norm_names(char *buf, size_t cap);
+
+/* Number of parameter reals one instance of kind k has at width d. */
+size_t norm_param_count(const struct norm_kind *k, int d);
+
+/* Number of reals in tensor i of kind k at width d. */
+size_t norm_tensor_len(const struct norm_kind *k, int i, int d);
+
+/* Writes the initial parameter values of one instance into p. */
+void norm_param_init(const struct norm_kind *k, real *p, int d, const struct norm_cfg *cfg);
+
+/* Offset (in reals) of the tensor called `name` inside an instance, or -1 if the kind has none. */
+long norm_tensor_offset(const struct norm_kind *k, const char *name, int d);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * norm_derf.c — Dynamic erf (NORMS.md §3): y = γ ⊙ erf(α·x + s) + β; α, s scalars (init α0 per
+ * site and s0), γ=1, β=0. No reduction in the forward; nothing cached. ∂L/∂α and ∂L/∂s sum over
+ * every element and accumulate in double.
+ */
+#include <tgmath.h>
+
+#include "norm.h"
+
+#define TWO_OVER_SQRT_PI 1.12837916709551257390
+
+static void derf_forward(real *out, real *cache, const real *inp, const real *p,
+			 int t0, int t1, int d, const struct norm_cfg *cfg)
+{
+	(void)cache;
+	(void)cfg;
+	const real *g = p, *b = p + d;
+	real a = p[2 * d], s = p[2 * d + 1];
+	for (int t = t0; t < t1; t++) {
+		const real *x = inp + (size_t)t * d;
+		real *y = out + (size_t)t * d;
+		for (int i = 0; i < d; i++)
+			y[i] = g[i] * erf(a * x[i] + s) + b[i];
+	}
+}
+
+static void derf_backward(real *dinp, double *dp, const real *dout, const real *cache,
+			  const real *inp, const real *p, int t0, int t1, int d,
+			  const struct norm_cfg *cfg)
+{
+	(void)cache;
+	(void)cfg;
+	const real *g = p;
+	real a = p[2 * d], s = p[2 * d + 1];
+	double *dg = dp, *db = dp + d, da = 0, ds = 0;
+	for (int t = t0; t < t1; t++) {
+		const real *x = inp + (size_t)t * d, *dy = dout + (size_t)t * d;
+		real *dx = dinp + (size_t)t * d;
+		for (int i = 0; i < d; i++) {
+			real u = a * x[i] + s;
+			real k = dy[i] * g[i] * (real)TWO_OVER_SQRT_PI * exp(-u * u);
+			dx[i] += k * a;
+			da += (double)k * x[i];
+			ds += k;
+			dg[i] += (double)dy[i] * erf(u);
+			db[i] += dy[i];
+		}
+	}
+	dp[2 * d] += da;
+	dp[2 * d + 1] += ds;
+}
+
+static real derf_pre_affine(const real *x, const real *cache_row, const real *p, int d, int c)
+{
+	(void)cache_row;
+	return erf(p[2 * d] * x[c] + p[2 * d + 1]);
+}
+
+static int derf_saturated(real x, const real *p, int d)
+{
+	return fabs(p[2 * d] * x + p[2 * d + 1]) > 2;
+}
+
+const struct norm_kind norm_derf = {
+	.name = "derf",
+	.default_eps = 1e-5,   /* unused: Derf has no ε */
+	.wants_embed_scale = 1,
+	.n_tensors = 4,
+	.tensors = {
+		{ "weight", NORM_SHAPE_D, NORM_INIT_ONE },
+		{ "bias", NORM_SHAPE_D, NORM_INIT_ZERO },
+		{ "alpha", NORM_SHAPE_SCALAR, NORM_INIT_ALPHA0 },
+		{ "shift", NORM_SHAPE_SCALAR, NORM_INIT_SHIFT0 },
+	},
+	.cache_per_token = 0,
+	.forward = derf_forward,
+	.backward = derf_backward,
+	.pre_affine = derf_pre_affine,
+	.saturated = derf_saturated,
+};

@@ -1,0 +1,135 @@
+/*
+ * spec.h — the experiment spec: JSON in, a validated struct out, and the canonical form whose
+ * SHA-256 identifies the run. Every field has a default, so "{}" is valid; unknown fields and
+ * out-of-range values are errors naming the field as a JSON Pointer and the allowed range.
+ * Pure functions over caller-owned memory; thread-safe.
+ */
+#ifndef SPEC_H
+#define SPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPEC_NAME_MAX 128
+#define SPEC_PATH_MAX 1024
+#define SPEC_MAX_ERRORS 16
+#define SPEC_JSON_MAX (1 << 20)      /* a spec file larger than 1 MiB is rejected */
+#define SPEC_MEM_LIMIT_DEFAULT (4ULL << 30) /* bytes a run may need, unless the caller says */
+
+enum spec_placement {
+	SPEC_PLACE_PRE,
+	SPEC_PLACE_POST,
+	SPEC_PLACE_PERI,
+	SPEC_PLACE_MIX,
+	SPEC_PLACE_LNS,
+};
+
+enum spec_schedule {
+	SPEC_SCHED_COSINE,
+	SPEC_SCHED_CONSTANT,
+};
+
+struct spec_model {
+	char arch[16];          /* "gpt" */
+	int n_layer;            /* 1..64, default 4 */
+	int d_model;            /* 8..4096, default 128 */
+	int n_head;             /* 1..64, divides d_model, default 4 */
+	int d_ff;               /* 1..16384, default 4*d_model */
+	int seq_len;            /* 2..4096, default 128 */
+	int tie_head;           /* default 1 */
+	int bias;               /* Linear biases, default 1 */
+	int scaled_init;        /* GPT-2 0.02/sqrt(2L) on output projections; default 1, 0 for lns */
+	double init_std;        /* default 0.02 */
+};
+
+struct spec_norm {
+	int type;               /* index into norm_table; default layernorm */
+	int placement;          /* enum spec_placement; default pre */
+	double alpha_attn, alpha_ffn, alpha_final;  /* "alpha0": {"attn","ffn","final"}, default 1.0 */
+	double shift0;          /* Derf s0, default 0 */
+	double eps;             /* default: the kind's default_eps */
+	double mix_post_ratio;  /* 0..1, default 0.25 */
+	int embed_scale;        /* "auto" resolves to 1 for kinds that want it; "learned" 1; "none" 0 */
+	int embed_norm;         /* Peri-LN optional embedding norm, default 0 */
+};
+
+struct spec_data {
+	char source[16];        /* "text" */
+	char path[SPEC_PATH_MAX]; /* "kjv" = the default corpus, or a file path */
+	double val_fraction;    /* 0.001..0.5, default 0.05 */
+};
+
+struct spec_train {
+	long steps;             /* 1..10 000 000, default 1000 */
+	int batch_size;         /* 1..4096, default 16 */
+	double lr;              /* (0, 10], default 1e-3 */
+	long warmup;            /* 0..steps, default 100 */
+	int schedule;           /* enum spec_schedule, default cosine */
+	double min_lr;          /* [0, lr], default 1e-4 */
+	double weight_decay;    /* [0, 10], default 0.1 */
+	double grad_clip;       /* [0, 1e6], 0 = off, default 1.0 */
+	double beta1;           /* [0,1), default 0.9 */
+	double beta2;           /* [0,1), default 0.99 */
+	double adam_eps;        /* (0, 1], default 1e-8 */
+};
+
+struct spec_probe {
+	long every;             /* scalar metrics interval, default 10 */
+	long depth_every;       /* depth profiles, default 50 */
+	long samples_every;     /* norm input/output samples, default 500 */
+	int samples;            /* pairs per site per sample step, 0..100 000, default 4096 */
+	long val_every;         /* validation loss, default 100 */
+	int val_batches;        /* batches per validation, 1..1000, default 4 */
+};
+
+struct spec {
+	char name[SPEC_NAME_MAX];
+	struct spec_model model;
+	struct spec_norm norm;
+	struct spec_data data;
+	struct spec_train train;
+	struct spec_probe probe;
+	uint64_t seed;          /* 0..2^53, default 1 */
+	char device[8];         /* "cpu" */
+	int threads;            /* 1..64, default 1 */
+};
+
+struct spec_error {
+	char pointer[128];      /* JSON Pointer of the offending field, "" for the document */
+	char msg[256];          /* one line: what is wrong and what is allowed */
+};
+
+struct spec_errors {
+	int n;
+	struct spec_error e[SPEC_MAX_ERRORS];
+};
+
+struct spec_limits {
+	uint64_t max_bytes;     /* memory a run may need (params, grads, Adam state, activations) */
+};
+
+/* Fills s with every default. */
+void spec_defaults(struct spec *s);
+
+/*
+ * Parses and validates JSON text (len bytes, need not be NUL-terminated). On success returns 0 and
+ * s holds the resolved spec. On failure returns NL_EINVAL (or NL_ELIMIT for the memory cap, or
+ * NL_ENOMEM), leaves s untouched, and errs lists every problem found (at most SPEC_MAX_ERRORS).
+ * json is borrowed. limits and errs may be NULL (defaults / errors not wanted).
+ */
+int spec_parse(struct spec *s, const char *json, size_t len, const struct spec_limits *limits,
+	       struct spec_errors *errs);
+
+/* Canonical JSON (defaults filled, keys sorted, no whitespace). Caller frees with nl_free. */
+char *spec_canonical(const struct spec *s);
+
+/* Lower-case hex SHA-256 of the canonical form, into hex[65]. Returns 0 or NL_ENOMEM. */
+int spec_hash(const struct spec *s, char hex[65]);
+
+/* Name of a placement / schedule, for messages and the canonical form. */
+const char *spec_placement_name(int p);
+
+/* Memory a run of this spec needs in bytes (params, grads, AdamW m/v, activations, scratch). */
+uint64_t spec_mem_estimate(const struct spec *s);
+
+#endif

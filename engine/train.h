@@ -1,0 +1,79 @@
+/*
+ * train.h — one training run: model, AdamW state, data, RNG, step counter, and the probes it
+ * reports through a sink of callbacks (the engine knows nothing of files, HTTP or SQLite).
+ * A trainer is owned by one thread (the CLI's main thread, or a daemon worker); the sink's
+ * callbacks run on that thread.
+ */
+#ifndef TRAIN_H
+#define TRAIN_H
+
+#include "data.h"
+#include "model_gpt.h"
+#include "optim.h"
+#include "rng.h"
+#include "spec.h"
+
+/*
+ * Metric names (stable; the store and the dashboard key on them):
+ *   scalars: loss, lr, grad_norm, tokens_per_s, val_loss; grad.<tensor> for tensors outside the
+ *            blocks; norm_f.alpha/.shift/.sat/.inv_std, norm_emb.* for DyT/Derf.
+ *   depth (one value per block, index = block): resid.<stat> (block output x_{l+1}),
+ *            <site>.in.<stat> (norm input; site ∈ norm1, norm2, norm1_out, norm2_out),
+ *            grad.block, grad.resid (‖∂L/∂x_l‖ at block input), angle (x_l → x_{l+1}),
+ *            grad.<tensor suffix> (e.g. grad.attn.qkv.weight), and for DyT/Derf
+ *            <site>.alpha, <site>.shift, <site>.sat, <site>.inv_std.
+ *   stats: var, var_tok, rms, maxabs, medabs, top1_med, kurt.
+ *   samples: site "blocks.<l>.<site>", "norm_emb", "norm_f": x = norm input, y = the normalized
+ *            value before the affine map, token = flat index b·T+t, channel.
+ */
+struct train_sink {
+	void *ctx;
+	void (*scalar)(void *ctx, long step, const char *name, double value);
+	void (*depth)(void *ctx, long step, const char *name, const double *v, int n);
+	void (*samples)(void *ctx, long step, const char *site, const float *x, const float *y,
+			const int *token, const int *channel, int n);
+};
+
+struct trainer {
+	struct spec spec;
+	struct gpt model;
+	struct adamw opt;
+	struct data data;
+	struct rng data_rng;
+	long step;              /* steps completed */
+	double loss;            /* last training loss */
+	double val_loss;        /* last validation loss; NAN before the first */
+	double grad_norm;       /* last global gradient norm (before clipping) */
+	double lr;              /* learning rate of the last step */
+	double tok_per_s;       /* throughput over the last logging interval */
+	long diverged_step;     /* step at which loss or gradient went non-finite; 0 if never */
+	float *scratch;         /* probe scratch [N·C] */
+	double *scratch_d;      /* probe scratch [max(C, L)] */
+	float *sx, *sy;         /* sample buffers [probe.samples] */
+	int *stok, *schan;
+	double mark_time;       /* throughput bookkeeping */
+	long mark_step;
+};
+
+/* Builds everything for spec s on corpus path `corpus` (already resolved) and initialises
+ * the parameters from the seed. Returns 0 or a negative nl_code with err filled. */
+int trainer_init(struct trainer *t, const struct spec *s, const char *corpus, struct nl_err *err);
+void trainer_free(struct trainer *t);
+
+/* 1 when every step of the spec is done. */
+int trainer_done(const struct trainer *t);
+
+/*
+ * Runs one step and its probes. Returns 0, or NL_EDIVERGED (t->diverged_step set; parameters are
+ * left as they were before the step).
+ */
+int trainer_step(struct trainer *t, const struct train_sink *sink, struct nl_err *err);
+
+/* Mean loss over the spec's validation batches (does not touch parameters or the data RNG). */
+double trainer_val_loss(struct trainer *t);
+
+/* Loads the batch for 0-based step `step` into the model's token buffers, as training would
+ * (uses and advances the data RNG). */
+void trainer_next_batch(struct trainer *t);
+
+#endif
