@@ -5,7 +5,8 @@
 
 CC      ?= gcc
 BUILD   ?= build
-OPT     ?= -O2
+ARCH    ?= -march=native
+OPT     ?= -O3 $(ARCH)
 WARN    := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror
 BLAS_INC := -I/usr/include/x86_64-linux-gnu/openblas-pthread
 CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iengine $(BLAS_INC)
@@ -23,18 +24,36 @@ TEST32_SRC := $(wildcard tests/unit/test_*.c)
 TEST64_SRC := $(wildcard tests/unit/f64_*.c)
 TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST32_SRC) $(TEST64_SRC))
 
-BINS := bin/normlab
+BINDIR ?= bin
+BINS := $(BINDIR)/normlab
 
-.PHONY: all test asan ubsan bench data deps clean check-banned run
+# An AddressSanitizer + UBSan build of the CLI: `make test` runs the bad-input cases through it.
+SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN_CLI := $(BUILD)/san/bin/normlab
+SAN_OBJ := $(patsubst %.c,$(BUILD)/san/%.o,$(ENGINE_SRC) engine/cli/normlab.c)
+
+.PHONY: all setup test test-run asan ubsan bench data deps clean check-banned
 all: $(BINS) data
 
-$(BUILD)/f32/%.o: %.c
+# Set-up on a fresh Debian 12 machine: packages, build, default corpus.
+setup: deps
+	$(MAKE) all
+
+$(BUILD)/f32/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) -MMD -MP -c $< -o $@
 
-$(BUILD)/f64/%.o: %.c
+$(BUILD)/f64/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -DNL_DOUBLE $(CFLAGS) $(SAN) -MMD -MP -c $< -o $@
+
+$(BUILD)/san/%.o: %.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(SANFLAGS) $(WARN) -MMD -MP -c $< -o $@
+
+$(SAN_CLI): $(SAN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
 $(LIB32): $(ENGINE32)
 	@rm -f $@
@@ -44,8 +63,8 @@ $(LIB64): $(ENGINE64)
 	@rm -f $@
 	ar rcs $@ $^
 
-bin/normlab: $(BUILD)/f32/engine/cli/normlab.o $(LIB32)
-	@mkdir -p bin
+$(BINDIR)/normlab: $(BUILD)/f32/engine/cli/normlab.o $(LIB32)
+	@mkdir -p $(BINDIR)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/test_%: $(BUILD)/f32/tests/unit/test_%.o $(LIB32)
@@ -75,17 +94,29 @@ check-banned:
 	@! grep -nE '\b(sprintf|strcpy|strcat|strtok|atoi|gets)\s*\(' $$(find engine server store tests bench -name '*.c' -o -name '*.h') \
 	  || { echo "banned function used (see STYLE.md)"; exit 1; }
 
-test: check-banned $(BINS) $(TESTS) data
-	@BUILD=$(BUILD) bash tests/run.sh
+test: deps
+	$(MAKE) test-run
+
+test-run: check-banned $(BINS) $(TESTS) $(SAN_CLI) data
+	@BUILD=$(BUILD) NORMLAB_BIN=$(BINDIR) NORMLAB_SAN_BIN=$(SAN_CLI) bash tests/run.sh
 
 asan:
 	$(MAKE) BUILD=build/asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  NORMLAB_SAN=1 test
+	  BINDIR=build/asan/bin test-run
 
 ubsan:
-	$(MAKE) BUILD=build/ubsan OPT=-O1 SAN="-fsanitize=undefined -fno-sanitize-recover=undefined" test
+	$(MAKE) BUILD=build/ubsan OPT=-O1 SAN="-fsanitize=undefined -fno-sanitize-recover=undefined" \
+	  BINDIR=build/ubsan/bin test-run
 
 clean:
 	rm -rf build bin
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Benchmarks print figures and ratios against peers measured in the same run; they assert nothing.
+$(BUILD)/bench/bench_train: $(BUILD)/f32/bench/bench_train.o $(LIB32)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: $(BUILD)/bench/bench_train data
+	$(BUILD)/bench/bench_train

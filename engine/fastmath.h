@@ -23,7 +23,7 @@ static inline float nl_expf(float x)
 	/* Cephes expf: x = n·ln2 + r, |r| ≤ ln2/2; e^r by a degree-6 polynomial; 2^n by bits */
 	x = x < -87.0f ? -87.0f : x;
 	x = x > 88.0f ? 88.0f : x;
-	float n = __builtin_roundf(x * 1.44269504088896341f);
+	float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
 	float r = x - n * 0.693359375f;
 	r = r + n * 2.12194440e-4f;
 	float p = 1.9875691500e-4f;
@@ -33,6 +33,7 @@ static inline float nl_expf(float x)
 	p = p * r + 1.6666665459e-1f;
 	p = p * r + 5.0000001201e-1f;
 	p = p * r * r + r + 1.0f;
+	n = n == n ? n : 0;   /* NaN in: keep the int conversion defined; p carries the NaN out */
 	int32_t bits = ((int32_t)n + 127) << 23;
 	float scale;
 	memcpy(&scale, &bits, sizeof scale);

@@ -60,7 +60,10 @@ static void add_norm(struct layout_builder *lb, struct gpt_norm_inst *ni, const 
 	ni->cfg.alpha0 = alpha0;
 	ni->cfg.shift0 = s->norm.shift0;
 	for (int i = 0; i < k->n_tensors; i++) {
-		snprintf(name, sizeof name, "%s.%s", prefix, k->tensors[i].name);
+		if (snprintf(name, sizeof name, "%s.%s", prefix, k->tensors[i].name) >= (int)sizeof name) {
+			lb->failed = 1;   /* cannot happen with the names we build; never truncate */
+			return;
+		}
 		add_tensor(lb, name, 1, (int)norm_tensor_len(k, i, lb->lay->C), 0, 0, block);
 	}
 }

@@ -326,6 +326,7 @@ int trainer_step(struct trainer *t, const struct train_sink *sink, struct nl_err
 	int depth = due(step, s->probe.depth_every, last);
 	int samples = step % s->probe.samples_every == 0 || step == last;
 
+	double t0 = nl_now();
 	trainer_next_batch(t);
 	gpt_zero_grad(m);
 	m->probe_grads = depth;
@@ -341,15 +342,26 @@ int trainer_step(struct trainer *t, const struct train_sink *sink, struct nl_err
 		return nl_err_set(err, NL_EDIVERGED, "diverged at step %ld: loss %g, gradient norm %g",
 				  step, loss, gn);
 	}
+	double t1 = nl_now();
 	/* probes read this step's activations and gradients, before the update */
-	if (depth)
+	if (depth) {
 		probe_depth(t, sink, step);
-	if (samples)
+		t->n_depth++;
+	}
+	double t2 = nl_now();
+	if (samples) {
 		probe_samples(t, sink, step);
+		t->n_samples++;
+	}
+	double t3 = nl_now();
 
 	double lr = optim_lr(&s->train, idx);
 	double clip = s->train.grad_clip > 0 && gn > s->train.grad_clip ? s->train.grad_clip / gn : 1;
 	adamw_update(&t->opt, m, &s->train, idx, lr, clip);
+	double t4 = nl_now();
+	t->t_step += (t1 - t0) + (t4 - t3);
+	t->t_depth += t2 - t1;
+	t->t_samples += t3 - t2;
 	t->lr = lr;
 	t->step = step;
 
@@ -366,9 +378,12 @@ int trainer_step(struct trainer *t, const struct train_sink *sink, struct nl_err
 		emit_scalar(sink, step, "tokens_per_s", t->tok_per_s);
 	}
 	if (step % s->probe.val_every == 0 || step == last) {
-		double t0 = nl_now();
+		double v0 = nl_now();
 		t->val_loss = trainer_val_loss(t);
-		t->mark_time += nl_now() - t0;   /* validation time is not training throughput */
+		double dv = nl_now() - v0;
+		t->mark_time += dv;   /* validation time is not training throughput */
+		t->t_val += dv;
+		t->n_val++;
 		emit_scalar(sink, step, "val_loss", t->val_loss);
 	}
 	return 0;

@@ -53,6 +53,9 @@ struct trainer {
 	int *stok, *schan;
 	double mark_time;       /* throughput bookkeeping */
 	long mark_step;
+	double t_step;          /* seconds in forward/backward/update, summed over steps */
+	double t_depth, t_samples, t_val;   /* seconds in each probe kind, summed */
+	long n_depth, n_samples, n_val;     /* how many times each ran */
 };
 
 /* Builds everything for spec s on corpus path `corpus` (already resolved) and initialises

@@ -3,6 +3,7 @@
  *   normlab train SPEC.json [--out DIR] [--resume] [--ckpt-every N] [--data-dir DIR]
  *   normlab grads SPEC.json [--ckpt FILE] --out FILE.safetensors [--data-dir DIR]
  *   normlab validate SPEC.json
+ *   normlab inspect FILE.safetensors
  * train writes DIR/metrics.jsonl (one JSON object per line), DIR/checkpoint.safetensors,
  * DIR/spec.json (canonical) and DIR/summary.json; it shows a progress bar on a terminal and plain
  * lines otherwise. SIGINT/SIGTERM stop after the current step with a checkpoint.
@@ -40,6 +41,7 @@ static void usage(FILE *f)
 		"usage: normlab train SPEC.json [--out DIR] [--resume] [--ckpt-every N] [--data-dir DIR]\n"
 		"       normlab grads SPEC.json [--ckpt FILE] --out FILE.safetensors [--data-dir DIR]\n"
 		"       normlab validate SPEC.json\n"
+		"       normlab inspect FILE.safetensors\n"
 		"\n"
 		"train     train the spec; DIR (default var/runs/<hash prefix>) gets metrics.jsonl,\n"
 		"          checkpoint.safetensors, spec.json and summary.json. --resume continues from\n"
@@ -47,6 +49,8 @@ static void usage(FILE *f)
 		"grads     one batch: parameters, batch.inputs/targets, loss and grad.<name> for\n"
 		"          every parameter, as safetensors (for checking against another framework).\n"
 		"validate  print the canonical spec and its SHA-256, or every error with its field.\n"
+		"inspect   list a checkpoint's metadata and tensors (name, dtype, shape, ‖x‖₂; value\n"
+		"          of scalars).\n"
 		"The default corpus (data.path \"kjv\") is DATA_DIR/kjv.txt; DATA_DIR is --data-dir,\n"
 		"$NORMLAB_DATA_DIR, or var/data next to the normlab checkout.\n");
 }
@@ -603,6 +607,57 @@ static int cmd_validate(int argc, char **argv)
 	return 0;
 }
 
+static double tensor_value(const struct st_tensor *t, size_t i)
+{
+	if (strcmp(t->dtype, "F32") == 0)
+		return ((const float *)t->data)[i];
+	if (strcmp(t->dtype, "F64") == 0)
+		return ((const double *)t->data)[i];
+	if (strcmp(t->dtype, "I32") == 0)
+		return ((const int32_t *)t->data)[i];
+	if (strcmp(t->dtype, "I64") == 0)
+		return (double)((const int64_t *)t->data)[i];
+	return ((const uint8_t *)t->data)[i];
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+	static const char *const keys[] = { "format", "step", "spec_hash", "loss", "rng.data", "spec" };
+	struct st_file *f = NULL;
+	struct nl_err err = { 0 };
+	if (argc != 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (st_open(&f, argv[0], &err)) {
+		fprintf(stderr, "normlab: %s\n", err.msg);
+		return 1;
+	}
+	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+		const char *v = st_meta_get(f, keys[k]);
+		if (v)
+			printf("# %s: %s\n", keys[k], v);
+	}
+	for (int i = 0; i < st_count(f); i++) {
+		const struct st_tensor *t = st_get(f, i);
+		size_t es = st_dtype_size(t->dtype), n = es ? t->nbytes / es : 0;
+		double ss = 0;
+		for (size_t j = 0; j < n; j++) {
+			double v = tensor_value(t, j);
+			ss += v * v;
+		}
+		printf("%s %s [", t->name, t->dtype);
+		for (int d = 0; d < t->ndim; d++)
+			printf(d ? ",%lld" : "%lld", (long long)t->shape[d]);
+		printf("] norm=%.9g", sqrt(ss));
+		if (n == 1)
+			printf(" value=%.9g", tensor_value(t, 0));
+		putchar('\n');
+	}
+	st_close(f);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	blas_setup(argc, argv);
@@ -616,6 +671,8 @@ int main(int argc, char **argv)
 		return cmd_grads(argc - 2, argv + 2);
 	if (strcmp(argv[1], "validate") == 0)
 		return cmd_validate(argc - 2, argv + 2);
+	if (strcmp(argv[1], "inspect") == 0)
+		return cmd_inspect(argc - 2, argv + 2);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);

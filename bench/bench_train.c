@@ -1,0 +1,286 @@
+/*
+ * bench_train — training throughput of the engine, with its peers measured in the same run:
+ *   - the sgemm rate at the GPT's shapes on 1 and 2 threads (the roofline the model FLOP/s is
+ *     compared with), for the kernels normlab makes OpenBLAS use and, in a child process, for the
+ *     kernels OpenBLAS would have picked by itself;
+ *   - tokens/s for a fixed model (L=4, d=256, T=128, B=16) with layernorm, rmsnorm, dyt, derf,
+ *     on 1 and 2 threads, and where a step's time goes (matmul, attention, norm, other);
+ *   - what the probes cost at their default intervals.
+ * Prints figures and ratios; asserts nothing about time.
+ *   bench_train [--steps N] [--sgemm-only]
+ */
+#define _GNU_SOURCE
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blas.h"
+#include "data.h"
+#include "norm.h"
+#include "pool.h"
+#include "spec.h"
+#include "train.h"
+
+struct gemm_ctx {
+	const float *a, *b;
+	float *c;
+	int M, N, K;
+};
+
+static void gemm_part(void *ctx, int ith, int nth)
+{
+	struct gemm_ctx *g = ctx;
+	int r0, r1;
+	pool_split(g->M, ith, nth, &r0, &r1);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, g->N, g->K, 1,
+		    g->a + (size_t)r0 * g->K, g->K, g->b, g->K, 0, g->c + (size_t)r0 * g->N, g->N);
+}
+
+/* GFLOP/s of out[2048,N] = in[2048,K]·W[N,K]ᵀ over the d=256 GPT's projection shapes. */
+static double sgemm_rate(int nth)
+{
+	static const int shapes[][2] = { { 768, 256 }, { 256, 256 }, { 1024, 256 }, { 256, 1024 } };
+	const int M = 16 * 128;
+	struct pool *p;
+	double flops = 0, secs = 0;
+	if (pool_new(&p, nth))
+		return 0;
+	float *a = calloc((size_t)M * 1024, sizeof(float)), *b = calloc(1024 * 1024, sizeof(float));
+	float *c = calloc((size_t)M * 1024, sizeof(float));
+	for (size_t i = 0; i < (size_t)M * 1024; i++)
+		a[i] = (float)((i * 7919) % 1000) * 1e-3f;
+	for (size_t i = 0; i < 1024 * 1024; i++)
+		b[i] = (float)((i * 104729) % 1000) * 1e-3f;
+	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+		struct gemm_ctx g = { a, b, c, M, shapes[s][0], shapes[s][1] };
+		pool_run(p, gemm_part, &g);   /* warm */
+		int reps = 30;
+		double t0 = nl_now();
+		for (int r = 0; r < reps; r++)
+			pool_run(p, gemm_part, &g);
+		secs += nl_now() - t0;
+		flops += 2.0 * M * g.N * g.K * reps;
+	}
+	free(a);
+	free(b);
+	free(c);
+	pool_free(p);
+	return flops / secs / 1e9;
+}
+
+/* Runs this program again with OpenBLAS left to its own choice; returns its 1-thread rate. */
+static double sgemm_rate_openblas_default(char *core, size_t cap)
+{
+	char self[512], cmd[1200];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	const char *orig = getenv("NORMLAB_BLAS_REEXEC");   /* what OpenBLAS had picked */
+	double rate = 0;
+	if (n <= 0 || !orig)
+		return 0;
+	self[n] = '\0';
+	/* orig is "Haswell" or "Haswell via OPENBLAS_CORETYPE=Haswell": the first word is the core */
+	snprintf(core, cap, "%s", orig);
+	char *sp = strchr(core, ' ');
+	if (sp)
+		*sp = '\0';
+	snprintf(cmd, sizeof cmd, "NORMLAB_BLAS=keep OPENBLAS_CORETYPE=%s '%s' --sgemm-only", core, self);
+	FILE *f = popen(cmd, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%lf", &rate) != 1)
+		rate = 0;
+	pclose(f);
+	return rate;
+}
+
+static int write_corpus(const char *path)
+{
+	/* the default corpus when it is there; otherwise bytes of our own (speed does not depend
+	 * on the text) */
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	for (int i = 0; i < 400000; i++)
+		fputc("abcdefghij klmnopqrstuvwxyz\n"[(i * 2654435761u) % 28], f);
+	return fclose(f);
+}
+
+static const char *corpus_path(char *buf, size_t cap)
+{
+	const char *dd = getenv("NORMLAB_DATA_DIR");
+	snprintf(buf, cap, "%s/kjv.txt", dd ? dd : "var/data");
+	if (access(buf, R_OK) == 0)
+		return buf;
+	snprintf(buf, cap, "/tmp/normlab_bench_corpus.txt");
+	return write_corpus(buf) == 0 ? buf : NULL;
+}
+
+static void bench_spec(struct spec *s, const char *norm, int threads, long steps)
+{
+	spec_defaults(s);
+	s->model.n_layer = 4;
+	s->model.d_model = 256;
+	s->model.n_head = 4;
+	s->model.d_ff = 1024;
+	s->model.seq_len = 128;
+	s->train.batch_size = 16;
+	s->train.steps = steps + 1000;   /* never the last step: no end-of-run probes in the timing */
+	s->norm.type = norm_find(norm);
+	s->norm.eps = norm_table[s->norm.type]->default_eps;
+	s->norm.embed_scale = norm_table[s->norm.type]->wants_embed_scale;
+	s->probe.every = 1000000000;
+	s->probe.depth_every = 1000000000;
+	s->probe.samples_every = 1000000000;
+	s->probe.val_every = 1000000000;
+	s->threads = threads;
+}
+
+/* Probes compute everything and hand it here; the bench only times them. */
+static void drop_scalar(void *ctx, long step, const char *name, double v)
+{
+	(void)ctx; (void)step; (void)name; (void)v;
+}
+
+static void drop_depth(void *ctx, long step, const char *name, const double *v, int n)
+{
+	(void)ctx; (void)step; (void)name; (void)v; (void)n;
+}
+
+static void drop_samples(void *ctx, long step, const char *site, const float *x, const float *y,
+			 const int *tok, const int *chan, int n)
+{
+	(void)ctx; (void)step; (void)site; (void)x; (void)y; (void)tok; (void)chan; (void)n;
+}
+
+static const struct train_sink drop = { NULL, drop_scalar, drop_depth, drop_samples };
+
+static double model_flops_per_token(const struct trainer *t)
+{
+	const struct gpt_layout *lay = &t->model.lay;
+	/* parameters that take part in a matmul: everything but the position table and, when
+	 * the head is separate, the token lookup table */
+	double n = (double)lay->n_params - (double)lay->T * lay->C;
+	if (!lay->tied)
+		n -= (double)lay->V * lay->C;
+	return 6 * n + 12.0 * lay->L * lay->T * lay->C;
+}
+
+int main(int argc, char **argv)
+{
+	long steps = 20;
+	int sgemm_only = 0;
+	blas_setup(argc, argv);
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc)
+			steps = strtol(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--sgemm-only") == 0)
+			sgemm_only = 1;
+	}
+	if (sgemm_only) {
+		printf("%.1f\n", sgemm_rate(1));
+		return 0;
+	}
+	char blas[512], core[96] = "", cbuf[512];
+	blas_describe(blas, sizeof blas);
+	printf("normlab bench: GPT L=4 d=256 h=4 d_ff=1024 T=128 B=16, byte vocabulary\n");
+	printf("BLAS: %s\n\n", blas);
+	double peak1 = sgemm_rate(1), peak2 = sgemm_rate(2);
+	double def1 = sgemm_rate_openblas_default(core, sizeof core);
+	printf("sgemm at the model's shapes ([2048,K]·[N,K]ᵀ): %.1f GFLOP/s on 1 thread, %.1f on 2 (%.2fx)\n",
+	       peak1, peak2, peak2 / peak1);
+	if (def1 > 0)
+		printf("  with the %s kernels OpenBLAS picked by itself: %.1f GFLOP/s on 1 thread; "
+		       "normlab's choice is %.2fx faster\n", core, def1, peak1 / def1);
+	printf("\n");
+
+	const char *path = corpus_path(cbuf, sizeof cbuf);
+	if (!path) {
+		fprintf(stderr, "bench: no corpus\n");
+		return 1;
+	}
+	static const char *const norms[] = { "layernorm", "rmsnorm", "dyt", "derf" };
+	printf("%-10s %7s %9s %8s %10s %7s | %7s %9s %6s %6s\n", "norm", "threads", "tok/s", "ms/step",
+	       "GFLOP/s", "%peak", "matmul", "attention", "norm", "other");
+	double ln_tps[2] = { 0, 0 };
+	for (size_t k = 0; k < 4; k++) {
+		double one_thread = 0;
+		for (int th = 1; th <= 2; th++) {
+			struct spec s;
+			struct trainer t;
+			struct nl_err err = { 0 };
+			bench_spec(&s, norms[k], th, steps);
+			if (trainer_init(&t, &s, path, &err)) {
+				fprintf(stderr, "bench: %s\n", err.msg);
+				return 1;
+			}
+			for (int w = 0; w < 3; w++)
+				trainer_step(&t, NULL, &err);
+			t.model.timing = 1;
+			memset(t.model.t_ops, 0, sizeof t.model.t_ops);
+			double t0 = nl_now();
+			for (long i = 0; i < steps; i++)
+				trainer_step(&t, NULL, &err);
+			double dt = nl_now() - t0;
+			double tps = (double)steps * s.train.batch_size * s.model.seq_len / dt;
+			double gf = tps * model_flops_per_token(&t) / 1e9;
+			double timed = 0;
+			for (int q = 0; q < GPT_T_COUNT; q++)
+				timed += t.model.t_ops[q];
+			double other = dt - timed + t.model.t_ops[GPT_T_OTHER];
+			printf("%-10s %7d %9.0f %8.1f %10.1f %6.0f%% | %6.0f%% %8.0f%% %5.0f%% %5.0f%%",
+			       norms[k], th, tps, 1e3 * dt / steps, gf, 100 * gf / (th == 1 ? peak1 : peak2),
+			       100 * t.model.t_ops[GPT_T_MATMUL] / dt,
+			       100 * t.model.t_ops[GPT_T_ATTENTION] / dt,
+			       100 * t.model.t_ops[GPT_T_NORM] / dt, 100 * other / dt);
+			if (k == 0)
+				ln_tps[th - 1] = tps;
+			else
+				printf("  %.2fx layernorm", tps / ln_tps[th - 1]);
+			if (th == 1)
+				one_thread = tps;
+			else
+				printf("  %.2fx 1 thread", tps / one_thread);
+			printf("\n");
+			trainer_free(&t);
+		}
+	}
+
+	/* probe overhead: one of each probe event, amortised over the default intervals */
+	struct spec s, d;
+	struct trainer t;
+	struct nl_err err = { 0 };
+	bench_spec(&s, "layernorm", 1, steps);
+	spec_defaults(&d);
+	s.probe = d.probe;
+	if (trainer_init(&t, &s, path, &err)) {
+		fprintf(stderr, "bench: %s\n", err.msg);
+		return 1;
+	}
+	/* steps 1..N: step 1 runs the depth probe, then plain steps */
+	for (long i = 0; i < steps; i++)
+		trainer_step(&t, &drop, &err);
+	/* one step that also dumps the samples (their interval is longer than this bench) */
+	t.spec.probe.samples_every = t.step + 1;
+	trainer_step(&t, &drop, &err);
+	t.spec.probe.samples_every = d.probe.samples_every;
+	double v0 = nl_now();
+	trainer_val_loss(&t);
+	double t_val = nl_now() - v0;
+	double step_s = t.t_step / (double)t.step;
+	double depth_s = t.n_depth ? t.t_depth / (double)t.n_depth : 0;
+	double samp_s = t.n_samples ? t.t_samples / (double)t.n_samples : 0;
+	double amort = depth_s / (double)d.probe.depth_every + samp_s / (double)d.probe.samples_every +
+		       t_val / (double)d.probe.val_every;
+	printf("\nprobes (layernorm, 1 thread): a step %.1f ms; depth profile %.1f ms every %ld steps, "
+	       "samples %.1f ms every %ld, validation %.1f ms every %ld\n", 1e3 * step_s, 1e3 * depth_s,
+	       d.probe.depth_every, 1e3 * samp_s, d.probe.samples_every, 1e3 * t_val,
+	       d.probe.val_every);
+	printf("  overhead at the default intervals: %.2f%% of step time (depth+samples %.2f%%, "
+	       "validation %.2f%%)\n", 100 * amort / step_s,
+	       100 * (depth_s / (double)d.probe.depth_every + samp_s / (double)d.probe.samples_every) / step_s,
+	       100 * t_val / (double)d.probe.val_every / step_s);
+	trainer_free(&t);
+	return 0;
+}

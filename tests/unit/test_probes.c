@@ -1,0 +1,113 @@
+/*
+ * test_probes — the statistics the dashboard plots, on inputs whose answers are known, and the
+ * vectorizable exp/tanh against libm (their documented error bounds).
+ */
+#include <stdlib.h>
+
+#include "../test.h"
+#include "fastmath.h"
+#include "probes.h"
+#include "rng.h"
+
+static int cmp_float(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return (x > y) - (x < y);
+}
+
+static void test_stats(void)
+{
+	enum { N = 50, C = 16 };
+	static float x[N * C], sorted[N * C], scratch[N * C];
+	double chan[C];
+	struct probe_stats st;
+	struct rng r;
+	rng_seed(&r, 3, 1);
+	for (int i = 0; i < N * C; i++)
+		x[i] = (float)(2.0 * rng_normal(&r) + 0.5);
+	probe_tensor_stats(&st, x, N, C, scratch, chan);
+	for (int i = 0; i < N * C; i++)
+		sorted[i] = fabsf(x[i]);
+	qsort(sorted, N * C, sizeof(float), cmp_float);
+	CHECKF(st.medabs == sorted[N * C / 2], "median %g vs sorted %g", st.medabs, sorted[N * C / 2]);
+	CHECK(st.maxabs == sorted[N * C - 1]);
+	double s = 0, s2 = 0, vt = 0;
+	for (int t = 0; t < N; t++) {
+		double ts = 0, ts2 = 0;
+		for (int c = 0; c < C; c++) {
+			ts += x[t * C + c];
+			ts2 += (double)x[t * C + c] * x[t * C + c];
+		}
+		vt += ts2 / C - (ts / C) * (ts / C);
+		s += ts;
+		s2 += ts2;
+	}
+	double mean = s / (N * C);
+	CHECK(fabs(st.var - (s2 / (N * C) - mean * mean)) < 1e-9);
+	CHECK(fabs(st.var_tok - vt / N) < 1e-9);
+	CHECK(fabs(st.rms - sqrt(s2 / (N * C))) < 1e-9);
+	CHECK(fabs(st.top1_med - st.maxabs / st.medabs) < 1e-12);
+	CHECKF(st.kurt > 0.9 && st.kurt < 1.3, "iid channels: kurtosis %g should be near 1", st.kurt);
+
+	/* one channel 30× louder: the outlier-feature kurtosis jumps */
+	for (int t = 0; t < N; t++)
+		x[t * C + 5] *= 30;
+	probe_tensor_stats(&st, x, N, C, scratch, chan);
+	CHECKF(st.kurt > 10, "one massive channel: kurtosis %g should be large", st.kurt);
+
+	/* all channels exactly equal energy: kurtosis exactly 1 */
+	for (int i = 0; i < N * C; i++)
+		x[i] = (i % 2) ? 1.0f : -1.0f;
+	probe_tensor_stats(&st, x, N, C, scratch, chan);
+	CHECK(fabs(st.kurt - 1) < 1e-12);
+	CHECK(fabs(st.var - 1) < 1e-12);
+	CHECK(st.medabs == 1 && st.top1_med == 1);
+}
+
+static void test_angle(void)
+{
+	float a[2 * 3] = { 1, 0, 0, 0, 2, 0 };
+	float same[2 * 3] = { 3, 0, 0, 0, 1, 0 };
+	float opp[2 * 3] = { -1, 0, 0, 0, -5, 0 };
+	float orth[2 * 3] = { 0, 1, 0, 0, 0, 7 };
+	float zero[2 * 3] = { 0 };
+	CHECK(fabs(probe_angular_distance(a, same, 2, 3)) < 1e-12);
+	CHECK(fabs(probe_angular_distance(a, opp, 2, 3) - 1) < 1e-12);
+	CHECK(fabs(probe_angular_distance(a, orth, 2, 3) - 0.5) < 1e-12);
+	CHECK(fabs(probe_angular_distance(a, zero, 2, 3) - 0.5) < 1e-12);
+}
+
+static void test_fastmath(void)
+{
+	double worst_exp = 0, worst_tanh = 0;
+	for (double v = -87; v <= 88; v += 3e-4) {
+		float f = (float)v;
+		double e = exp((double)f), rel = fabs(nl_expf(f) - e) / e;
+		worst_exp = rel > worst_exp ? rel : worst_exp;
+	}
+	for (double v = -30; v <= 30; v += 3e-5) {
+		float f = (float)v;
+		double d = fabs(nl_tanhf(f) - tanh((double)f));
+		worst_tanh = d > worst_tanh ? d : worst_tanh;
+	}
+	printf("nl_expf max relative error %.3g, nl_tanhf max absolute error %.3g\n", worst_exp,
+	       worst_tanh);
+	CHECKF(worst_exp <= 2e-7, "nl_expf relative error %g above its documented 2e-7", worst_exp);
+	CHECKF(worst_tanh <= 5e-7, "nl_tanhf absolute error %g above its documented 5e-7", worst_tanh);
+	CHECK(nl_tanhf(1e30f) == 1.0f || fabs(nl_tanhf(1e30f) - 1) < 5e-7);
+	CHECK(nl_tanhf(-1e30f) < -0.999999f);
+	CHECK(nl_tanhf(0) == 0);
+	CHECK(nl_expf(-1000) >= 0 && nl_expf(-1000) < 1e-37);
+	CHECK(isfinite(nl_expf(1000)));
+	/* NaN must stay NaN: a diverging run has to be seen as diverging */
+	CHECK(isnan(nl_tanhf(NAN)));
+	CHECK(isnan(nl_expf(NAN)));
+}
+
+int main(void)
+{
+	test_stats();
+	test_angle();
+	test_fastmath();
+	return test_finish("probes");
+}

@@ -1,0 +1,291 @@
+/*
+ * test_train — what a researcher relies on between runs: the same spec and seed give the same
+ * loss bits (1 and 2 threads); a run checkpointed and resumed ends with exactly the bits of an
+ * uninterrupted run; a non-finite loss stops the run as diverged at that step with the
+ * parameters untouched; the probes report one value per block under the documented names, and
+ * the norm samples really are the norm's input and pre-affine output. Data: a small synthetic
+ * corpus the test writes itself.
+ */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "../test.h"
+#include "blas.h"
+#include "checkpoint.h"
+#include "norm.h"
+#include "spec.h"
+#include "train.h"
+
+#define MAX_STEPS 64
+#define MAX_NAMES 256
+
+static char corpus[256], ckpt_path[256], tmpdir[64];
+
+static void write_corpus(void)
+{
+	static const char *const words[] = { "the", "norm", "of", "layer", "and", "variance",
+		"grows", "with", "depth", "in", "pre", "post", "tanh", "residual", "stream", "a" };
+	struct rng r;
+	FILE *f = fopen(corpus, "w");
+	rng_seed(&r, 11, 5);
+	for (int i = 0; i < 40000; i++) {
+		fputs(words[rng_below(&r, 16)], f);
+		fputc(rng_below(&r, 9) == 0 ? '\n' : ' ', f);
+	}
+	fclose(f);
+}
+
+struct record {
+	double loss[MAX_STEPS + 1];
+	int n_loss;
+	char names[MAX_NAMES][64];
+	int depth_len[MAX_NAMES];
+	int n_names;
+	int n_samples_calls;
+	int samples_ok;
+	const struct trainer *t;
+};
+
+static void rec_scalar(void *ctx, long step, const char *name, double v)
+{
+	struct record *r = ctx;
+	if (strcmp(name, "loss") == 0 && step <= MAX_STEPS) {
+		r->loss[step] = v;
+		r->n_loss++;
+	}
+}
+
+static void rec_depth(void *ctx, long step, const char *name, const double *v, int n)
+{
+	struct record *r = ctx;
+	(void)step;
+	(void)v;
+	for (int i = 0; i < r->n_names; i++)
+		if (strcmp(r->names[i], name) == 0)
+			return;
+	if (r->n_names < MAX_NAMES) {
+		snprintf(r->names[r->n_names], 64, "%s", name);
+		r->depth_len[r->n_names++] = n;
+	}
+}
+
+/* The sample's y must be the kind's pre-affine function of x (checked where it is one of x). */
+static void rec_samples(void *ctx, long step, const char *site, const float *x, const float *y,
+			const int *tok, const int *chan, int n)
+{
+	struct record *r = ctx;
+	const struct trainer *t = r->t;
+	(void)step;
+	(void)site;
+	r->n_samples_calls++;
+	const char *kind = norm_table[t->spec.norm.type]->name;
+	for (int i = 0; i < n; i++) {
+		if (tok[i] < 0 || tok[i] >= t->spec.train.batch_size * t->spec.model.seq_len ||
+		    chan[i] < 0 || chan[i] >= t->spec.model.d_model)
+			r->samples_ok = 0;
+		if (strcmp(kind, "none") == 0 && x[i] != y[i])
+			r->samples_ok = 0;
+		if ((strcmp(kind, "dyt") == 0 || strcmp(kind, "derf") == 0) &&
+		    !(fabsf(y[i]) <= 1.0f))
+			r->samples_ok = 0;
+	}
+}
+
+static void base_spec(struct spec *s)
+{
+	spec_defaults(s);
+	s->model.n_layer = 3;
+	s->model.d_model = 32;
+	s->model.n_head = 2;
+	s->model.d_ff = 64;
+	s->model.seq_len = 32;
+	s->train.batch_size = 4;
+	s->train.steps = 40;
+	s->train.warmup = 5;
+	s->train.lr = 3e-3;
+	s->probe.every = 1;
+	s->probe.depth_every = 10;
+	s->probe.samples_every = 20;
+	s->probe.samples = 64;
+	s->probe.val_every = 20;
+	s->probe.val_batches = 2;
+	s->seed = 7;
+}
+
+static int run(const struct spec *s, long stop_at, struct record *rec, struct trainer *keep)
+{
+	struct trainer t;
+	struct nl_err err = { 0 };
+	struct train_sink sink = { .ctx = rec, .scalar = rec_scalar, .depth = rec_depth,
+				   .samples = rec_samples };
+	memset(rec, 0, sizeof *rec);
+	rec->samples_ok = 1;
+	if (trainer_init(&t, s, corpus, &err)) {
+		fprintf(stderr, "trainer_init: %s\n", err.msg);
+		return -1;
+	}
+	rec->t = &t;
+	while (!trainer_done(&t) && t.step < stop_at)
+		if (trainer_step(&t, &sink, &err))
+			break;
+	if (keep)
+		*keep = t;
+	else
+		trainer_free(&t);
+	return 0;
+}
+
+static void test_determinism(void)
+{
+	static struct record a, b, c, d;
+	struct spec s;
+	base_spec(&s);
+	CHECK(run(&s, 1000, &a, NULL) == 0);
+	CHECK(run(&s, 1000, &b, NULL) == 0);
+	CHECK(a.n_loss == 40);
+	CHECKF(memcmp(a.loss, b.loss, sizeof a.loss) == 0, "same spec+seed: losses differ");
+	CHECKF(a.loss[40] < a.loss[1] - 1.0, "loss should fall: %g -> %g", a.loss[1], a.loss[40]);
+	s.threads = 2;
+	CHECK(run(&s, 1000, &c, NULL) == 0);
+	CHECK(run(&s, 1000, &d, NULL) == 0);
+	CHECKF(memcmp(c.loss, d.loss, sizeof c.loss) == 0, "2 threads: losses differ between runs");
+	CHECKF(fabs(c.loss[40] - a.loss[40]) < 1e-3, "2 threads should train the same model: %g vs %g",
+	       c.loss[40], a.loss[40]);
+	s.threads = 1;
+	s.seed = 8;
+	CHECK(run(&s, 1000, &c, NULL) == 0);
+	CHECKF(c.loss[1] != a.loss[1], "another seed must give another run");
+}
+
+static void test_resume(int type, int placement)
+{
+	static struct record full, first, second;
+	struct spec s;
+	struct trainer t1, t2, tf;
+	struct nl_err err = { 0 };
+	base_spec(&s);
+	s.norm.type = type;
+	s.norm.placement = placement;
+	s.norm.eps = norm_table[type]->default_eps;
+	s.norm.embed_scale = norm_table[type]->wants_embed_scale;
+	CHECK(run(&s, 1000, &full, &tf) == 0);
+	CHECK(run(&s, 17, &first, &t1) == 0);
+	CHECK(t1.step == 17);
+	CHECKF(ckpt_save(&t1, ckpt_path, &err) == 0, "ckpt_save: %s", err.msg);
+	trainer_free(&t1);
+
+	struct train_sink sink = { .ctx = &second, .scalar = rec_scalar, .depth = rec_depth,
+				   .samples = rec_samples };
+	memset(&second, 0, sizeof second);
+	CHECK(trainer_init(&t2, &s, corpus, &err) == 0);
+	second.t = &t2;
+	second.samples_ok = 1;
+	CHECKF(ckpt_load(&t2, ckpt_path, &err) == 0, "ckpt_load: %s", err.msg);
+	CHECK(t2.step == 17);
+	while (!trainer_done(&t2))
+		CHECK(trainer_step(&t2, &sink, &err) == 0);
+	int same = 1;
+	for (int i = 18; i <= 40; i++)
+		same &= memcmp(&second.loss[i], &full.loss[i], sizeof(double)) == 0;
+	CHECKF(same, "%s/%s: resumed losses differ from the uninterrupted run",
+	       norm_table[type]->name, spec_placement_name(placement));
+	CHECKF(memcmp(t2.model.params, tf.model.params, sizeof(real) * tf.model.lay.n_params) == 0,
+	       "%s/%s: final parameters differ after resume", norm_table[type]->name,
+	       spec_placement_name(placement));
+	trainer_free(&t2);
+	trainer_free(&tf);
+
+	/* a checkpoint of another spec is refused, not silently loaded */
+	struct spec other = s;
+	other.seed = 99;
+	CHECK(trainer_init(&t2, &other, corpus, &err) == 0);
+	CHECK(ckpt_load(&t2, ckpt_path, &err) == NL_EINVAL);
+	CHECKF(strstr(err.msg, "spec") != NULL, "message should say the spec differs: %s", err.msg);
+	trainer_free(&t2);
+}
+
+static void test_divergence(void)
+{
+	struct spec s;
+	struct trainer t;
+	struct nl_err err = { 0 };
+	static struct record rec;
+	struct train_sink sink = { .ctx = &rec, .scalar = rec_scalar };
+	base_spec(&s);
+	CHECK(trainer_init(&t, &s, corpus, &err) == 0);
+	for (int i = 0; i < 5; i++)
+		CHECK(trainer_step(&t, &sink, &err) == 0);
+	/* poison one weight: the next step's loss is NaN */
+	t.model.params[t.model.lay.tensors[3].off] = NAN;
+	real *before = malloc(sizeof(real) * t.model.lay.n_params);
+	memcpy(before, t.model.params, sizeof(real) * t.model.lay.n_params);
+	CHECK(trainer_step(&t, &sink, &err) == NL_EDIVERGED);
+	CHECKF(t.diverged_step == 6, "diverged_step %ld, expected 6", t.diverged_step);
+	CHECK(trainer_done(&t));
+	CHECK(strstr(err.msg, "step 6") != NULL);
+	CHECK(memcmp(before, t.model.params, sizeof(real) * t.model.lay.n_params) == 0);
+	free(before);
+	trainer_free(&t);
+}
+
+static int has(const struct record *r, const char *name, int len)
+{
+	for (int i = 0; i < r->n_names; i++)
+		if (strcmp(r->names[i], name) == 0)
+			return r->depth_len[i] == len;
+	return 0;
+}
+
+static void test_probes(void)
+{
+	static struct record r;
+	struct spec s;
+	base_spec(&s);
+	s.train.steps = 20;
+	s.norm.type = norm_find("dyt");
+	s.norm.embed_scale = 1;
+	s.norm.placement = SPEC_PLACE_PERI;
+	CHECK(run(&s, 1000, &r, NULL) == 0);
+	const char *want[] = { "resid.var", "resid.var_tok", "resid.rms", "resid.maxabs",
+		"resid.medabs", "resid.top1_med", "resid.kurt", "angle", "grad.block", "grad.resid",
+		"grad.attn.qkv.weight", "grad.mlp.proj.weight", "norm1.in.var", "norm2.in.kurt",
+		"norm1_out.in.var", "norm2_out.in.maxabs", "norm1.alpha", "norm2.sat",
+		"norm1_out.inv_std", "grad.norm1.alpha" };
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+		CHECKF(has(&r, want[i], 3), "depth metric %s missing or not one value per block", want[i]);
+	CHECK(!has(&r, "norm1.shift", 3));     /* DyT has no shift */
+	/* samples: 3 blocks × 4 peri sites + norm_f, at steps 20 */
+	CHECKF(r.n_samples_calls == 13, "sample sites: %d", r.n_samples_calls);
+	CHECK(r.samples_ok);
+
+	s.norm.type = norm_find("derf");
+	s.norm.placement = SPEC_PLACE_MIX;
+	CHECK(run(&s, 1000, &r, NULL) == 0);
+	CHECK(has(&r, "norm1.shift", 3));
+	CHECK(r.samples_ok);
+	s.norm.type = norm_find("none");
+	s.norm.embed_scale = 0;
+	CHECK(run(&s, 1000, &r, NULL) == 0);
+	CHECK(r.samples_ok);
+}
+
+int main(int argc, char **argv)
+{
+	blas_setup(argc, argv);
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/nl_train_XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return 1;
+	snprintf(corpus, sizeof corpus, "%s/corpus.txt", tmpdir);
+	snprintf(ckpt_path, sizeof ckpt_path, "%s/ckpt.safetensors", tmpdir);
+	write_corpus();
+	test_determinism();
+	for (int k = 0; k < norm_table_len; k++)
+		test_resume(k, (int)(k % 5));
+	test_resume(norm_find("layernorm"), SPEC_PLACE_PERI);
+	test_divergence();
+	test_probes();
+	unlink(corpus);
+	unlink(ckpt_path);
+	rmdir(tmpdir);
+	return test_finish("train");
+}
