@@ -74,6 +74,8 @@ int gpt_layout_build(struct gpt_layout *lay, const struct spec *s, int B)
 	const struct spec_model *md = &s->model;
 	char name[GPT_NAME_MAX];
 	memset(lay, 0, sizeof *lay);
+	if (md->n_layer < 1 || md->n_layer > GPT_MAX_LAYERS)
+		return NL_EINVAL;
 	lay->L = md->n_layer;
 	lay->C = md->d_model;
 	lay->NH = md->n_head;
@@ -254,13 +256,15 @@ int gpt_init(struct gpt *m, const struct spec *s, struct nl_err *err)
 	memset(m, 0, sizeof *m);
 	rc = gpt_layout_build(&m->lay, s, s->train.batch_size);
 	if (rc)
-		return nl_err_set(err, rc, "out of memory building the model layout");
+		return nl_err_set(err, rc, rc == NL_EINVAL ? "n_layer %d is outside 1..%d" :
+				  "out of memory building the model layout (n_layer %d, cap %d)",
+				  s->model.n_layer, GPT_MAX_LAYERS);
 	struct gpt_layout *lay = &m->lay;
 	int nth = s->threads;
 	size_t N = (size_t)lay->B * lay->T;
 	rc = pool_new(&m->pool, nth);
 	if (rc) {
-		nl_err_set(err, rc, "cannot start %d compute threads", nth);
+		nl_err_set(err, rc, "cannot start %d compute threads (1..%d)", nth, POOL_MAX_THREADS);
 		goto fail;
 	}
 	m->params = nl_calloc(lay->n_params, sizeof(real));
@@ -354,7 +358,7 @@ struct op {
 	real s;
 	const struct gpt_norm_inst *ni;
 	struct gpt *m;
-	double part[64];     /* per-thread scalar partials (embedding-scale gradient) */
+	double part[POOL_MAX_THREADS];   /* per-thread partials (embedding-scale gradient) */
 };
 
 static enum gpt_timer op_timer(enum op_kind k)

@@ -17,6 +17,7 @@
 #include "spec.h"
 
 #define GPT_VOCAB 256
+#define GPT_MAX_LAYERS 64   /* the spec's n_layer range; probes keep per-depth rows of this size */
 #define GPT_NAME_MAX 64
 
 enum gpt_site {

@@ -213,23 +213,17 @@ void embed_scale_grad(double *part, const real *dout, const int *tok, const real
 	*part = s;
 }
 
-static double ce_row(real *row, int target, int V, int write_grad, real inv_n)
+/* log Σ exp(row) over V classes, with the max subtracted first; *mx gets the max. */
+static double ce_logsumexp(const real *row, int V, real *mx)
 {
-	real mx = row[0];
+	real m = row[0];
 	for (int v = 1; v < V; v++)
-		mx = row[v] > mx ? row[v] : mx;
+		m = row[v] > m ? row[v] : m;
 	double sum = 0;
 	for (int v = 0; v < V; v++)
-		sum += nl_exp(row[v] - mx);
-	double lse = log(sum) + mx;
-	double loss = lse - row[target];
-	if (write_grad) {
-		real inv = (real)(1.0 / sum) * inv_n;
-		for (int v = 0; v < V; v++)
-			row[v] = nl_exp(row[v] - mx) * inv;
-		row[target] -= inv_n;
-	}
-	return loss;
+		sum += nl_exp(row[v] - m);
+	*mx = m;
+	return log(sum) + m;
 }
 
 void crossentropy_fused(real *logits, real *losses, const int *targets, int N, int V,
@@ -237,8 +231,15 @@ void crossentropy_fused(real *logits, real *losses, const int *targets, int N, i
 {
 	int r0, r1;
 	pool_split(N, ith, nth, &r0, &r1);
-	for (int n = r0; n < r1; n++)
-		losses[n] = (real)ce_row(logits + (size_t)n * V, targets[n], V, 1, (real)1 / N);
+	for (int n = r0; n < r1; n++) {
+		real *row = logits + (size_t)n * V, mx, inv_n = (real)1 / N;
+		double lse = ce_logsumexp(row, V, &mx);
+		losses[n] = (real)(lse - row[targets[n]]);
+		real scale = (real)exp(mx - lse) * inv_n;   /* p_v/N = exp(row_v − mx)·e^{mx−lse}/N */
+		for (int v = 0; v < V; v++)
+			row[v] = nl_exp(row[v] - mx) * scale;
+		row[targets[n]] -= inv_n;
+	}
 }
 
 void crossentropy_forward(real *losses, const real *logits, const int *targets, int N, int V,
@@ -246,8 +247,11 @@ void crossentropy_forward(real *losses, const real *logits, const int *targets, 
 {
 	int r0, r1;
 	pool_split(N, ith, nth, &r0, &r1);
-	for (int n = r0; n < r1; n++)
-		losses[n] = (real)ce_row((real *)(logits + (size_t)n * V), targets[n], V, 0, 0);
+	for (int n = r0; n < r1; n++) {
+		const real *row = logits + (size_t)n * V;
+		real mx;
+		losses[n] = (real)(ce_logsumexp(row, V, &mx) - row[targets[n]]);
+	}
 }
 
 void add_forward(real *out, const real *a, const real *b, long n, int ith, int nth)

@@ -42,7 +42,7 @@ double optim_lr(const struct spec_train *t, long step)
 struct norm_ctx {
 	const real *g;
 	size_t n;
-	double part[64];
+	double part[POOL_MAX_THREADS];
 };
 
 static void grad_norm_part(void *ctx, int ith, int nth)

@@ -74,11 +74,11 @@ static void *pool_worker(void *arg)
 
 int pool_new(struct pool **out, int nth)
 {
+	if (nth < 1 || nth > POOL_MAX_THREADS)
+		return NL_EINVAL;
 	struct pool *p = nl_calloc(1, sizeof *p);
 	if (!p)
 		return NL_ENOMEM;
-	if (nth < 1)
-		nth = 1;
 	p->nth = nth;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->wake, NULL);

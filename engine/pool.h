@@ -7,11 +7,16 @@
 #ifndef POOL_H
 #define POOL_H
 
+/* Most compute threads one run may have (the spec's `threads` range): per-thread partial sums
+ * live in arrays of this size. */
+#define POOL_MAX_THREADS 64
+
 typedef void (*pool_fn)(void *ctx, int ith, int nth);
 
 struct pool;
 
-/* Starts nth-1 worker threads (nth ≥ 1). Returns 0 or NL_ENOMEM. *out freed with pool_free. */
+/* Starts nth-1 worker threads (1 ≤ nth ≤ POOL_MAX_THREADS). Returns 0, NL_EINVAL or NL_ENOMEM.
+ * *out freed with pool_free. */
 int pool_new(struct pool **out, int nth);
 void pool_free(struct pool *p);
 int pool_size(const struct pool *p);

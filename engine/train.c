@@ -164,7 +164,7 @@ static void probe_depth(struct trainer *t, const struct train_sink *sink, long s
 	const struct gpt_layout *lay = &m->lay;
 	int L = lay->L, C = lay->C, N = lay->B * lay->T;
 	size_t n = (size_t)N * C;
-	double v[PROBE_STAT_COUNT][64], extra[4][64];
+	double v[PROBE_STAT_COUNT][GPT_MAX_LAYERS], extra[4][GPT_MAX_LAYERS];
 	char name[96];
 	struct probe_stats st;
 	const struct norm_kind *k = lay->nk;
