@@ -75,6 +75,32 @@ $(BUILD)/tests/f64_%: $(BUILD)/f64/tests/unit/f64_%.o $(LIB64)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
+# server libs: the daemon's config, log and auth modules (server/), archived into one library.
+# Their tests link only this library, so the explicit rules below override test_% above.
+SERVER_LIB_SRC := server/config.c server/log.c server/auth.c
+SERVER_LIB_OBJ := $(patsubst %.c,$(BUILD)/f32/%.o,$(SERVER_LIB_SRC))
+SERVER_LIB := $(BUILD)/libnlserver.a
+CPPFLAGS += -Iserver
+
+$(SERVER_LIB): $(SERVER_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/test_config: $(BUILD)/f32/tests/unit/test_config.o $(SERVER_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_auth: $(BUILD)/f32/tests/unit/test_auth.o $(SERVER_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+# Regenerates config/normlabd.conf from the option table (test_config checks it is current).
+.PHONY: config-default
+config-default: $(BUILD)/tests/test_config
+	$(BUILD)/tests/test_config --write-default > config/normlabd.conf.tmp
+	mv config/normlabd.conf.tmp config/normlabd.conf
+# end server libs
+
 # The default corpus: the King James Bible as Debian's bible-kjv prints it.
 data: var/data/kjv.txt
 var/data/kjv.txt:
@@ -113,10 +139,42 @@ clean:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
+# store: its own archive, so only what uses SQLite links -lsqlite3.
+CPPFLAGS += -Istore
+LIBSTORE := $(BUILD)/libnlstore.a
+
+$(LIBSTORE): $(patsubst %.c,$(BUILD)/f32/%.o,$(wildcard store/*.c))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/test_store: $(BUILD)/f32/tests/unit/test_store.o $(LIBSTORE) $(LIB32)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lsqlite3
+
+$(BUILD)/bench/bench_store: $(BUILD)/f32/bench/bench_store.o $(LIBSTORE) $(LIB32)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lsqlite3
+
 # Benchmarks print figures and ratios against peers measured in the same run; they assert nothing.
 $(BUILD)/bench/bench_train: $(BUILD)/f32/bench/bench_train.o $(LIB32)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-bench: $(BUILD)/bench/bench_train data
+bench: $(BUILD)/bench/bench_train $(BUILD)/bench/bench_store data
 	$(BUILD)/bench/bench_train
+	$(BUILD)/bench/bench_store
+
+# normlabd: the daemon (server/ + store + engine).
+DAEMON_SRC := $(filter-out $(SERVER_LIB_SRC),$(wildcard server/*.c))
+DAEMON_OBJ := $(patsubst %.c,$(BUILD)/f32/%.o,$(DAEMON_SRC))
+$(BINDIR)/normlabd: $(DAEMON_OBJ) $(SERVER_LIB) $(LIBSTORE) $(LIB32)
+	@mkdir -p $(BINDIR)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ -lmicrohttpd -luv -lsqlite3 $(LDLIBS)
+
+$(BUILD)/tests/test_http: $(BUILD)/f32/tests/unit/test_http.o $(BUILD)/f32/server/http.o $(LIB32)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ -lmicrohttpd $(LDLIBS)
+
+$(BUILD)/tests/test_sweep: $(BUILD)/f32/tests/unit/test_sweep.o $(BUILD)/f32/server/sweep.o $(LIB32)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)

@@ -1,0 +1,108 @@
+/*
+ * http.h — the daemon's HTTP layer on libmicrohttpd: a route table ("/api/v1/experiments/{id}"),
+ * request bodies collected under a hard byte cap, a JSON nesting cap checked before any parser
+ * sees the body, bearer-token authentication through a callback, RFC 9457 problem+json errors,
+ * and streamed responses (CSV/NDJSON export, Server-Sent Events).
+ * Threading: libmicrohttpd runs one thread per connection; handlers run on those threads and must
+ * only touch shared state through thread-safe APIs. The server struct is owned by main.
+ */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define HTTP_MAX_PARAMS 2
+#define HTTP_MAX_POINTERS 16
+
+struct http_request {
+	const char *method;
+	const char *path;               /* without the query string */
+	void *conn;                     /* struct MHD_Connection, for http_query() */
+	const char *body;               /* NUL-terminated copy, body_len bytes; NULL if none */
+	size_t body_len;
+	int64_t params[HTTP_MAX_PARAMS];/* the {id} segments of the route, in order */
+	int authed;                     /* a valid bearer token came with the request */
+	int is_admin;
+	char user[64];                  /* token's user when authed */
+};
+
+/* Streamed body: called for the next bytes; returns bytes written, 0 = wait and call again
+ * (SSE), -1 = end of stream, -2 = error. free_fn releases cls when the connection closes. */
+typedef ssize_t (*http_reader_fn)(void *cls, char *buf, size_t max);
+typedef void (*http_free_fn)(void *cls);
+
+struct http_response {
+	int status;
+	char *body;                     /* owned by the response (nl_malloc'd); NULL = empty */
+	size_t len;
+	char content_type[64];          /* default application/json */
+	char location[160];             /* Location header when set */
+	char allow[64];                 /* Allow header when set (405) */
+	http_reader_fn reader;          /* non-NULL: stream instead of body */
+	http_free_fn reader_free;
+	void *reader_cls;
+};
+
+typedef void (*http_handler)(void *ctx, const struct http_request *req, struct http_response *resp);
+
+enum http_access {
+	HTTP_READ,    /* open when the server allows open reads, else needs a token */
+	HTTP_WRITE,   /* always needs a token */
+	HTTP_PUBLIC,  /* never needs a token (health, the dashboard's static files) */
+};
+
+struct http_route {
+	const char *method;             /* "GET", "POST", "PATCH", "DELETE" */
+	const char *pattern;            /* literal segments and {id} (a positive integer) */
+	enum http_access access;
+	http_handler fn;
+};
+
+/* Returns 0 and fills user/is_admin for a valid "Bearer <token>" header, else < 0. */
+typedef int (*http_auth_fn)(void *ctx, const char *authorization, char *user, size_t cap,
+			    int *is_admin);
+
+struct http_config {
+	const char *host;               /* numeric IPv4 address to bind, e.g. "127.0.0.1" */
+	int port;                       /* 0 = any free port (see http_port) */
+	size_t max_body;                /* bytes; larger bodies get 413 */
+	int max_json_depth;             /* deeper JSON gets 400 before parsing */
+	int reads_open;
+	unsigned max_connections;
+	http_auth_fn auth;              /* NULL = no tokens: every write gets 401 */
+	void *auth_ctx;
+	/* Fallback for paths no route matches with GET (static files); NULL = 404. */
+	http_handler fallback;
+};
+
+struct http_server;
+
+/* Starts listening; routes are borrowed for the server's lifetime. ctx goes to every handler. */
+int http_start(struct http_server **out, const struct http_config *cfg,
+	       const struct http_route *routes, int n_routes, void *ctx, char *errbuf, size_t cap);
+/* Stops accepting and waits for connection threads (streams see their reader freed). */
+void http_stop(struct http_server *s);
+int http_port(const struct http_server *s);
+
+/* Query argument `key` of the request, or NULL. Borrowed for the request's lifetime. */
+const char *http_query(const struct http_request *req, const char *key);
+/* A request header, or NULL. */
+const char *http_header(const struct http_request *req, const char *name);
+
+/* Body helpers: the response takes a copy of / ownership of the text. Return 0 or NL_ENOMEM. */
+int http_json(struct http_response *r, int status, const char *json);
+int http_json_take(struct http_response *r, int status, char *json);
+
+/*
+ * A problem+json body: {"type","title","status","code","detail","errors":[{"pointer","detail"}]}.
+ * pointers/details may be NULL with n = 0.
+ */
+void http_problem(struct http_response *r, int status, const char *code, const char *detail,
+		  const char *const *pointers, const char *const *details, int n);
+
+/* Nesting depth of a JSON text (brackets outside strings); stops counting past limit+1. */
+int http_json_depth(const char *text, size_t len, int limit);
+
+#endif

@@ -1,0 +1,222 @@
+/*
+ * store.h — normlab's SQLite store: the only module that writes SQL. One writer connection (the
+ * daemon's scheduler thread) and any number of reader connections (one per reading thread, e.g.
+ * each HTTP worker thread). WAL mode; the schema carries a version and migrates forward on open.
+ * Metrics arrive in batches and each batch is one transaction (never one point per transaction).
+ * Depth profiles are one row per (experiment, name, step) holding L values; samples one row per
+ * (experiment, site, step).
+ * A struct store is used by one thread at a time; SQLite runs in multi-thread mode underneath.
+ */
+#ifndef STORE_H
+#define STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_MSG 256
+#define STORE_BUCKETS_MAX 100000   /* most buckets store_metric_buckets returns (a hard cap) */
+
+struct store_err {
+	int code;               /* 0, or a negative STORE_E* */
+	char msg[STORE_MSG];
+};
+
+enum store_code {
+	STORE_OK = 0,
+	STORE_ENOMEM = -1,
+	STORE_EIO = -3,         /* SQLite failed: msg has sqlite3_errmsg */
+	STORE_ENOTFOUND = -7,
+	STORE_EINVAL = -2,
+};
+
+struct store;
+
+/*
+ * Opens (creating if missing) the database at path. writer=1: the one writer; it creates the
+ * schema or migrates it to STORE_SCHEMA_VERSION. writer=0: a read-only connection (fails if the
+ * schema is missing or newer than this build). Caller frees with store_close.
+ */
+int store_open(struct store **out, const char *path, int writer, struct store_err *err);
+void store_close(struct store *s);
+
+/* ---------- experiments ---------- */
+
+enum store_status {
+	STORE_QUEUED, STORE_RUNNING, STORE_SUCCEEDED, STORE_FAILED, STORE_CANCELLED,
+	STORE_DIVERGED, STORE_INTERRUPTED,
+};
+const char *store_status_name(int status);   /* "queued", ... */
+int store_status_parse(const char *name);     /* -1 if unknown */
+
+struct store_experiment {
+	int64_t id;
+	char hash[65];
+	char *spec;             /* canonical spec JSON; owned (free with store_experiment_clear) */
+	char name[128];
+	char norm_type[32];
+	char placement[16];
+	int n_layer;
+	int64_t seed;
+	int threads;
+	int64_t steps;
+	char owner[64];
+	int priority;           /* higher runs first; FIFO by id within a priority */
+	int64_t sweep_id;       /* 0 = none */
+	int cell;               /* index in its sweep, -1 = none */
+	int status;             /* enum store_status */
+	int64_t step;           /* last step whose metrics are stored */
+	int64_t ckpt_step;      /* step of the last checkpoint (0 = none) */
+	double loss, val_loss;  /* NAN when unknown */
+	int64_t diverged_step;  /* 0 = none */
+	char *error;            /* owned, may be NULL */
+	char *tags;             /* JSON array text, owned, may be NULL ("[]") */
+	char *notes;            /* owned, may be NULL */
+	double created_at, started_at, finished_at;   /* unix seconds, 0 = not yet */
+};
+
+void store_experiment_clear(struct store_experiment *e);   /* frees owned strings, zeroes */
+
+/* Inserts e (id ignored, status as given); sets e->id. */
+int store_experiment_insert(struct store *s, struct store_experiment *e, struct store_err *err);
+int store_experiment_get(struct store *s, int64_t id, struct store_experiment *out,
+			 struct store_err *err);
+/* Id of the newest experiment with this hash and status (-1 = any status), or 0; <0 on error. */
+int64_t store_experiment_find_hash(struct store *s, const char *hash, int status);
+
+/* State changes; each one transaction. error may be NULL. */
+int store_experiment_set_status(struct store *s, int64_t id, int status, const char *error,
+				double now, struct store_err *err);
+/* Progress: step, loss, val_loss (NAN keeps the old), diverged_step (0 keeps). */
+int store_experiment_progress(struct store *s, int64_t id, int64_t step, double loss,
+			      double val_loss, int64_t diverged_step, struct store_err *err);
+int store_experiment_set_ckpt(struct store *s, int64_t id, int64_t ckpt_step, struct store_err *err);
+/* tags (JSON array text or NULL = unchanged), notes (NULL = unchanged), priority (INT32_MIN = unchanged) */
+int store_experiment_patch(struct store *s, int64_t id, const char *tags, const char *notes,
+			   int priority, struct store_err *err);
+/* Deletes the experiment and every metric, depth row and sample of it. */
+int store_experiment_delete(struct store *s, int64_t id, struct store_err *err);
+
+/* Marks every `running` experiment `interrupted` (after a crash); returns how many, or <0. */
+int store_recover_running(struct store *s, double now, struct store_err *err);
+
+/* The next queued experiment by priority desc, id asc, whose threads ≤ max_threads; 0 if none,
+ * <0 on error. */
+int64_t store_next_queued(struct store *s, int max_threads);
+
+struct store_filter {
+	int status;             /* -1 = any */
+	int64_t sweep_id;       /* 0 = any */
+	const char *norm_type;  /* NULL = any */
+	const char *placement;
+	const char *owner;
+	const char *tag;        /* experiments whose tags array contains this string */
+	int64_t after_id;       /* cursor: only ids > after_id (0 = from the start) */
+	int limit;              /* 1..1000 */
+};
+
+/* Calls cb for each match in id order; cb returns non-zero to stop. Returns the count or <0. */
+int store_experiment_list(struct store *s, const struct store_filter *f,
+			  int (*cb)(void *ctx, const struct store_experiment *e), void *ctx,
+			  struct store_err *err);
+
+/* ---------- sweeps ---------- */
+
+struct store_sweep {
+	int64_t id;
+	char owner[64];
+	char *request;          /* the sweep request JSON as submitted; owned */
+	int priority;
+	int n_cells;
+	double created_at;
+};
+
+void store_sweep_clear(struct store_sweep *w);
+int store_sweep_insert(struct store *s, struct store_sweep *w, struct store_err *err);
+int store_sweep_get(struct store *s, int64_t id, struct store_sweep *out, struct store_err *err);
+/* Count of the sweep's cells in each status: counts[STORE_QUEUED..STORE_INTERRUPTED]. */
+int store_sweep_counts(struct store *s, int64_t id, int counts[7], struct store_err *err);
+
+/* Runs fn inside one transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK if fn returns < 0). */
+int store_tx(struct store *s, int (*fn)(struct store *s, void *ctx), void *ctx, struct store_err *err);
+
+/* ---------- metrics ---------- */
+
+struct store_point {
+	int64_t step;
+	const char *name;       /* "loss", "val_loss", ... (borrowed) */
+	double value;           /* NAN/Inf stored as NULL (read back as NAN); -0.0 reads back as 0.0 */
+};
+
+struct store_depth {
+	int64_t step;
+	const char *name;       /* "resid.var", ... (borrowed) */
+	const double *values;   /* borrowed */
+	int n;
+};
+
+struct store_samples {
+	int64_t step;
+	const char *site;
+	const float *x, *y;
+	const int32_t *token, *channel;
+	int n;
+};
+
+/* One transaction for the whole batch. */
+int store_metrics_append(struct store *s, int64_t exp_id, const struct store_point *p, int np,
+			 const struct store_depth *d, int nd, const struct store_samples *sm, int ns,
+			 struct store_err *err);
+
+/* Deletes every scalar, depth row and sample with step > step (resume after a crash). */
+int store_metrics_truncate(struct store *s, int64_t exp_id, int64_t step, struct store_err *err);
+
+/* Names of the scalar and depth metrics an experiment has (cb per name, kind "scalar"/"depth"). */
+int store_metric_names(struct store *s, int64_t exp_id,
+		       int (*cb)(void *ctx, const char *name, const char *kind), void *ctx,
+		       struct store_err *err);
+
+struct store_bucket {
+	int64_t step_first, step_last;
+	double min, max, mean, last;   /* over the finite values; NAN if none */
+	int64_t n;                     /* points in the bucket, non-finite ones included */
+};
+
+/*
+ * Scalar series `name` of exp_id between steps from..to (inclusive; to < 0 = no bound), in at
+ * most `buckets` equal step ranges; empty ranges are skipped. cb per bucket in step order.
+ * Returns the number of buckets emitted or <0.
+ */
+int store_metric_buckets(struct store *s, int64_t exp_id, const char *name, int64_t from,
+			 int64_t to, int buckets,
+			 int (*cb)(void *ctx, const struct store_bucket *b), void *ctx,
+			 struct store_err *err);
+
+/* Every point of a scalar series in step order (export); cb returns non-zero to stop. */
+int store_metric_scan(struct store *s, int64_t exp_id, const char *name,
+		      int (*cb)(void *ctx, int64_t step, double value), void *ctx,
+		      struct store_err *err);
+
+/* Depth rows of `name` in step order (all steps; step_eq ≥ 0 selects one step, -1 = latest). */
+int store_depth_get(struct store *s, int64_t exp_id, const char *name, int64_t step_eq,
+		    int all_steps,
+		    int (*cb)(void *ctx, int64_t step, const double *v, int n), void *ctx,
+		    struct store_err *err);
+
+/* Samples of a site at a step (-1 = latest). cb once with the arrays. Sites via store_sample_sites. */
+int store_samples_get(struct store *s, int64_t exp_id, const char *site, int64_t step,
+		      int (*cb)(void *ctx, const struct store_samples *sm), void *ctx,
+		      struct store_err *err);
+int store_sample_sites(struct store *s, int64_t exp_id,
+		       int (*cb)(void *ctx, const char *site, int64_t step), void *ctx,
+		       struct store_err *err);
+
+/* ---------- events (for the SSE stream; ids increase, so a client resumes after its last) ---------- */
+
+int64_t store_event_append(struct store *s, const char *kind, int64_t exp_id, const char *data_json,
+			   double now, struct store_err *err);
+int store_events_after(struct store *s, int64_t after_id, int limit,
+		       int (*cb)(void *ctx, int64_t id, const char *kind, int64_t exp_id,
+				 const char *data_json), void *ctx, struct store_err *err);
+
+#endif
