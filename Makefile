@@ -25,19 +25,30 @@ TEST64_SRC := $(wildcard tests/unit/f64_*.c)
 TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST32_SRC) $(TEST64_SRC))
 
 BINDIR ?= bin
-BINS := $(BINDIR)/normlab
+BINS := $(BINDIR)/normlab $(BINDIR)/normlabd
 
 # An AddressSanitizer + UBSan build of the CLI: `make test` runs the bad-input cases through it.
 SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 SAN_CLI := $(BUILD)/san/bin/normlab
 SAN_OBJ := $(patsubst %.c,$(BUILD)/san/%.o,$(ENGINE_SRC) engine/cli/normlab.c)
 
-.PHONY: all setup test test-run asan ubsan bench data deps clean check-banned
+.PHONY: all setup run test test-run asan ubsan bench data deps clean check-banned
 all: $(BINS) data
 
 # Set-up on a fresh Debian 12 machine: packages, build, default corpus.
 setup: deps
 	$(MAKE) all
+
+# Build everything and start the daemon on its embedded defaults (var/normlab.db,
+# 127.0.0.1:8080, var/runs, the KJV corpus). The first run writes var/tokens with one admin token
+# for $$USER; curl examples in the README read it from there.
+run: deps
+	$(MAKE) all
+	@test -s var/tokens || { mkdir -p var; \
+	  printf '%s %s admin\n' "$$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" \
+	    "$${USER:-researcher}" > var/tokens; chmod 600 var/tokens; \
+	  echo "normlab: wrote var/tokens (your admin token: $$(cut -d' ' -f1 var/tokens))"; }
+	$(BINDIR)/normlabd --tokens var/tokens
 
 $(BUILD)/f32/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
@@ -160,9 +171,10 @@ $(BUILD)/bench/bench_train: $(BUILD)/f32/bench/bench_train.o $(LIB32)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-bench: $(BUILD)/bench/bench_train $(BUILD)/bench/bench_store data
+bench: $(BUILD)/bench/bench_train $(BUILD)/bench/bench_store $(BINS) data
 	$(BUILD)/bench/bench_train
 	$(BUILD)/bench/bench_store
+	NORMLAB_BIN=$(BINDIR) bash bench/bench_daemon.sh
 
 # normlabd: the daemon (server/ + store + engine).
 DAEMON_SRC := $(filter-out $(SERVER_LIB_SRC),$(wildcard server/*.c))

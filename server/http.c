@@ -43,6 +43,7 @@ static const char *status_title(int status)
 	case 415: return "Unsupported Media Type";
 	case 422: return "Unprocessable Content";
 	case 429: return "Too Many Requests";
+	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
 	default: return status >= 500 ? "Internal Server Error" : "Error";
 	}
@@ -193,8 +194,13 @@ const char *http_header(const struct http_request *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
-/* Matches path against pattern; fills params for {id} segments. 1 = match. */
-static int route_match(const char *pattern, const char *path, int64_t *params)
+static int name_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-';
+}
+
+/* Matches path against pattern; fills params for {id} segments and name for {name}. 1 = match. */
+static int route_match(const char *pattern, const char *path, int64_t *params, char *name)
 {
 	int np = 0;
 	while (*pattern && *path) {
@@ -217,6 +223,14 @@ static int route_match(const char *pattern, const char *path, int64_t *params)
 			if (v <= 0)
 				return 0;
 			params[np++] = v;
+		} else if (pl == 6 && memcmp(pattern, "{name}", 6) == 0) {
+			if (ql == 0 || ql >= HTTP_NAME_MAX)
+				return 0;
+			for (size_t i = 0; i < ql; i++)
+				if (!name_char(path[i]))
+					return 0;
+			memcpy(name, path, ql);
+			name[ql] = '\0';
 		} else if (pl != ql || memcmp(pattern, path, pl) != 0) {
 			return 0;
 		}
@@ -319,7 +333,8 @@ static void dispatch(struct http_server *s, struct MHD_Connection *c, const char
 	char allow[64] = "";
 	for (int i = 0; i < s->n_routes; i++) {
 		int64_t params[HTTP_MAX_PARAMS] = { 0 };
-		if (!route_match(s->routes[i].pattern, url, params))
+		char name[HTTP_NAME_MAX] = "";
+		if (!route_match(s->routes[i].pattern, url, params, name))
 			continue;
 		path_matched = 1;
 		size_t al = strlen(allow);
@@ -329,6 +344,7 @@ static void dispatch(struct http_server *s, struct MHD_Connection *c, const char
 		if (strcmp(s->routes[i].method, method) == 0 && !hit) {
 			hit = &s->routes[i];
 			memcpy(req.params, params, sizeof params);
+			memcpy(req.name, name, sizeof name);
 		}
 	}
 	if (!hit) {

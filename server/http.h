@@ -15,6 +15,7 @@
 
 #define HTTP_MAX_PARAMS 2
 #define HTTP_MAX_POINTERS 16
+#define HTTP_NAME_MAX 160
 
 struct http_request {
 	const char *method;
@@ -23,6 +24,7 @@ struct http_request {
 	const char *body;               /* NUL-terminated copy, body_len bytes; NULL if none */
 	size_t body_len;
 	int64_t params[HTTP_MAX_PARAMS];/* the {id} segments of the route, in order */
+	char name[HTTP_NAME_MAX];       /* the {name} segment ([A-Za-z0-9._-]+), "" if none */
 	int authed;                     /* a valid bearer token came with the request */
 	int is_admin;
 	char user[64];                  /* token's user when authed */
@@ -55,7 +57,8 @@ enum http_access {
 
 struct http_route {
 	const char *method;             /* "GET", "POST", "PATCH", "DELETE" */
-	const char *pattern;            /* literal segments and {id} (a positive integer) */
+	const char *pattern;            /* literal segments, {id} (a positive integer) and at most one
+					 * {name} (a metric name: letters, digits, '.', '_', '-') */
 	enum http_access access;
 	http_handler fn;
 };

@@ -94,6 +94,10 @@ int store_experiment_set_ckpt(struct store *s, int64_t id, int64_t ckpt_step, st
 /* tags (JSON array text or NULL = unchanged), notes (NULL = unchanged), priority (INT32_MIN = unchanged) */
 int store_experiment_patch(struct store *s, int64_t id, const char *tags, const char *notes,
 			   int priority, struct store_err *err);
+/* Back to a fresh start for a retry: step, checkpoint, losses, divergence, error and times
+ * cleared (status is set separately). */
+int store_experiment_reset(struct store *s, int64_t id, struct store_err *err);
+
 /* Deletes the experiment and every metric, depth row and sample of it. */
 int store_experiment_delete(struct store *s, int64_t id, struct store_err *err);
 
@@ -134,6 +138,12 @@ struct store_sweep {
 void store_sweep_clear(struct store_sweep *w);
 int store_sweep_insert(struct store *s, struct store_sweep *w, struct store_err *err);
 int store_sweep_get(struct store *s, int64_t id, struct store_sweep *out, struct store_err *err);
+/* Sweeps in id order after after_id (owner NULL = any), at most limit (1..1000); cb per sweep
+ * (request included). Returns the count or <0. */
+int store_sweep_list(struct store *s, const char *owner, int64_t after_id, int limit,
+		     int (*cb)(void *ctx, const struct store_sweep *w), void *ctx,
+		     struct store_err *err);
+
 /* Count of the sweep's cells in each status: counts[STORE_QUEUED..STORE_INTERRUPTED]. */
 int store_sweep_counts(struct store *s, int64_t id, int counts[7], struct store_err *err);
 
@@ -195,6 +205,17 @@ int store_metric_buckets(struct store *s, int64_t exp_id, const char *name, int6
 /* Every point of a scalar series in step order (export); cb returns non-zero to stop. */
 int store_metric_scan(struct store *s, int64_t exp_id, const char *name,
 		      int (*cb)(void *ctx, int64_t step, double value), void *ctx,
+		      struct store_err *err);
+
+/*
+ * One page of a scalar series for exports: the points with step > after_step in step order, at
+ * most limit (1..1000) of them, cb per point (non-zero stops). Returns the number of points given
+ * to cb (0: no more, or no such series) or <0. Pass the last step seen as the next after_step
+ * (INT64_MIN to start). Each page is its own read, so a slow consumer between pages does not hold
+ * a read transaction open (which would stop the writer's WAL checkpoints).
+ */
+int store_metric_page(struct store *s, int64_t exp_id, const char *name, int64_t after_step,
+		      int limit, int (*cb)(void *ctx, int64_t step, double value), void *ctx,
 		      struct store_err *err);
 
 /* Depth rows of `name` in step order (all steps; step_eq ≥ 0 selects one step, -1 = latest). */

@@ -281,6 +281,22 @@ int store_experiment_progress(struct store *s, int64_t id, int64_t step, double 
 	return run_one(s, st, id, "progress", err);
 }
 
+int store_experiment_reset(struct store *s, int64_t id, struct store_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = store__need_writer(s, "reset", err);
+	if (rc < 0)
+		return rc;
+	rc = store__stmt(s, ST_EXP_RESET,
+			 "UPDATE experiments SET step = 0, ckpt_step = 0, loss = NULL, val_loss = NULL, "
+			 "diverged_step = 0, error = NULL, started_at = 0, finished_at = 0 WHERE id = ?1",
+			 &st, err);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	return run_one(s, st, id, "reset", err);
+}
+
 int store_experiment_set_ckpt(struct store *s, int64_t id, int64_t ckpt_step, struct store_err *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -489,6 +505,50 @@ int store_sweep_get(struct store *s, int64_t id, struct store_sweep *out, struct
 	} else {
 		rc = store__fail(s, rc, "sweep get", err);
 	}
+out:
+	store__done(st);
+	return rc;
+}
+
+int store_sweep_list(struct store *s, const char *owner, int64_t after_id, int limit,
+		     int (*cb)(void *ctx, const struct store_sweep *w), void *ctx,
+		     struct store_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, n = 0;
+	struct store_sweep w;
+	if (!s || !cb || limit < 1 || limit > STORE__LIST_MAX)
+		return store__err(err, STORE_EINVAL, "sweep list: bad arguments (limit 1..%d)",
+				  STORE__LIST_MAX);
+	rc = store__stmt(s, ST_SWEEP_LIST,
+			 "SELECT id, owner, request, priority, n_cells, created_at FROM sweeps "
+			 "WHERE id > ?1 AND (?2 IS NULL OR owner = ?2) ORDER BY id LIMIT ?3", &st, err);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, after_id);
+	if (store__bind_text_or_null(st, 2, owner) != SQLITE_OK) {
+		rc = store__fail(s, SQLITE_ERROR, "sweep list", err);
+		goto out;
+	}
+	sqlite3_bind_int(st, 3, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&w, 0, sizeof w);
+		w.id = sqlite3_column_int64(st, 0);
+		col_copy(w.owner, sizeof w.owner, st, 1);
+		w.priority = sqlite3_column_int(st, 3);
+		w.n_cells = sqlite3_column_int(st, 4);
+		w.created_at = sqlite3_column_double(st, 5);
+		if (col_dup(&w.request, st, 2) < 0) {
+			rc = store__err(err, STORE_ENOMEM, "sweep list: out of memory");
+			goto out;
+		}
+		n++;
+		int stop = cb(ctx, &w);
+		store_sweep_clear(&w);
+		if (stop)
+			break;
+	}
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? n : store__fail(s, rc, "sweep list", err);
 out:
 	store__done(st);
 	return rc;

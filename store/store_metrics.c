@@ -478,6 +478,46 @@ out:
 	return rc < 0 ? rc : count;
 }
 
+int store_metric_page(struct store *s, int64_t exp_id, const char *name, int64_t after_step,
+		      int limit, int (*cb)(void *ctx, int64_t step, double value), void *ctx,
+		      struct store_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t name_id;
+	int rc, count = 0;
+
+	if (!s || !name || !cb)
+		return store__err(err, STORE_EINVAL, "metric page: bad arguments");
+	if (limit < 1 || limit > STORE__LIST_MAX)
+		return store__err(err, STORE_EINVAL, "metric page: limit %d not in 1..%d", limit,
+				  STORE__LIST_MAX);
+	if (after_step == INT64_MAX)
+		return 0;   /* nothing can follow; also keeps after_step + 1 from overflowing */
+	rc = store__name_id(s, name, 0, &name_id, err);
+	if (rc < 0 || !name_id)
+		return rc;
+	/* The range statement of store_metric_scan, cut off after `limit` rows: the primary key
+	 * delivers rows in step order, so stopping early reads only the page. */
+	rc = store__stmt(s, ST_SCALAR_RANGE, SQL_SCALAR_RANGE, &st, err);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, exp_id);
+	sqlite3_bind_int64(st, 2, name_id);
+	sqlite3_bind_int64(st, 3, after_step + 1);
+	sqlite3_bind_int64(st, 4, INT64_MAX);
+	while (count < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		double v = sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN
+								     : sqlite3_column_double(st, 1);
+		count++;
+		if (cb(ctx, sqlite3_column_int64(st, 0), v))
+			break;   /* the callback stopped the page */
+	}
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store__fail(s, rc, "metric page", err);
+out:
+	store__done(st);
+	return rc < 0 ? rc : count;
+}
+
 int store_depth_get(struct store *s, int64_t exp_id, const char *name, int64_t step_eq,
 		    int all_steps,
 		    int (*cb)(void *ctx, int64_t step, const double *v, int n), void *ctx,

@@ -963,6 +963,89 @@ static void test_bucket_stop(struct store *s)
 	CHECK(store_metric_buckets(s, a, "v", 0, -1, 4, stop_first, &calls, NULL) == 1 && calls == 1);
 }
 
+/* ---------- export pages ---------- */
+
+struct page {
+	int64_t last;           /* step of the previous point, over all pages */
+	int64_t got;            /* points seen */
+	int bad_order, bad_value;
+	int64_t stop_after;     /* > 0: the callback stops at this many points of the page */
+	int in_page;
+};
+
+static int page_cb(void *ctx, int64_t step, double v)
+{
+	struct page *p = ctx;
+	if (p->got && step <= p->last)
+		p->bad_order++;
+	/* points were written as value = step / 4, except step 3 * 1000 which is NaN */
+	if (step == 3000 ? !isnan(v) : !bits_eq(v, (double)step / 4))
+		p->bad_value++;
+	p->last = step;
+	p->got++;
+	return p->stop_after > 0 && ++p->in_page >= p->stop_after;
+}
+
+/* Paging a 2,500-point series 1000 at a time gives every point once, in step order. */
+static void test_metric_page(struct store *s)
+{
+	enum { NP = 2500 };
+	struct store_point *pts = calloc(NP, sizeof *pts);
+	struct store_err err = { 0 };
+	int64_t a = add_exp(s, "page", STORE_RUNNING), b = add_exp(s, "page-other", STORE_RUNNING);
+	CHECK(pts != NULL);
+	if (!pts)
+		return;
+	/* steps 0, 3, 6, ... with the other series and experiment interleaved in the same table */
+	for (int i = 0; i < NP; i++)
+		pts[i] = (struct store_point){ 3 * (int64_t)i, "pg",
+					       i == 1000 ? NAN : (double)(3 * (int64_t)i) / 4 };
+	CHECK(store_metrics_append(s, a, pts, NP, NULL, 0, NULL, 0, &err) == 0);
+	for (int i = 0; i < 10; i++)
+		pts[i] = (struct store_point){ 3 * (int64_t)i + 1, "pg", -1 };
+	CHECK(store_metrics_append(s, b, pts, 10, NULL, 0, NULL, 0, &err) == 0);
+	for (int i = 0; i < 10; i++)
+		pts[i] = (struct store_point){ 3 * (int64_t)i + 2, "ph", -2 };
+	CHECK(store_metrics_append(s, a, pts, 10, NULL, 0, NULL, 0, &err) == 0);
+
+	struct page p = { 0 };
+	int64_t after = INT64_MIN;
+	int sizes[8] = { 0 }, pages = 0, rc;
+	while ((rc = store_metric_page(s, a, "pg", after, 1000, page_cb, &p, &err)) > 0 && pages < 8) {
+		sizes[pages++] = rc;
+		after = p.last;
+	}
+	CHECKF(rc == 0, "page rc %d: %s", rc, err.msg);
+	CHECKF(pages == 3 && sizes[0] == 1000 && sizes[1] == 1000 && sizes[2] == 500,
+	       "pages %d: %d %d %d", pages, sizes[0], sizes[1], sizes[2]);
+	CHECKF(p.got == NP && p.bad_order == 0 && p.bad_value == 0, "got %" PRId64 ", %d out of order, "
+	       "%d wrong values", p.got, p.bad_order, p.bad_value);
+	CHECK(p.last == 3 * (int64_t)(NP - 1));
+
+	/* resuming mid-series: after step 3 starts at step 6 */
+	memset(&p, 0, sizeof p);
+	CHECK(store_metric_page(s, a, "pg", 3, 2, page_cb, &p, &err) == 2 && p.last == 9);
+	/* a callback that stops ends the page early, and the next page starts after it */
+	memset(&p, 0, sizeof p);
+	p.stop_after = 7;
+	CHECK(store_metric_page(s, a, "pg", INT64_MIN, 1000, page_cb, &p, &err) == 7 && p.last == 18);
+	p.in_page = 0;
+	CHECK(store_metric_page(s, a, "pg", p.last, 1000, page_cb, &p, &err) == 7 && p.last == 39);
+	CHECK(p.bad_order == 0 && p.bad_value == 0);
+	/* past the end, unknown series, other experiment's series, bad limits */
+	memset(&p, 0, sizeof p);
+	CHECK(store_metric_page(s, a, "pg", 3 * (int64_t)(NP - 1), 1000, page_cb, &p, &err) == 0);
+	CHECK(store_metric_page(s, a, "pg", INT64_MAX, 1000, page_cb, &p, &err) == 0);
+	CHECK(store_metric_page(s, a, "no-such", INT64_MIN, 1000, page_cb, &p, &err) == 0);
+	CHECK(p.got == 0);
+	int other = 0;
+	CHECK(store_metric_page(s, b, "pg", INT64_MIN, 1000, count_cb, &other, &err) == 10 &&
+	      other == 10);
+	CHECK(store_metric_page(s, a, "pg", INT64_MIN, 0, page_cb, &p, &err) == STORE_EINVAL);
+	CHECK(store_metric_page(s, a, "pg", INT64_MIN, 1001, page_cb, &p, &err) == STORE_EINVAL);
+	free(pts);
+}
+
 /* ---------- events ---------- */
 
 struct ev {
@@ -1202,6 +1285,7 @@ int main(void)
 		test_metrics(s);
 		test_buckets(s);
 		test_bucket_stop(s);
+		test_metric_page(s);
 		test_events(s);
 		store_close(s);
 	}

@@ -1,0 +1,83 @@
+/*
+ * api.h — the REST API (/api/v1): route tables of each resource file and the helpers they share
+ * for JSON bodies, query parameters, problem responses, ownership checks and experiment JSON.
+ * Handlers run on HTTP connection threads: they read through their own store connection
+ * (daemon_reader) and write only through sched_call.
+ */
+#ifndef API_H
+#define API_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "daemon.h"
+#include "http.h"
+#include "spec.h"
+#include "store.h"
+
+/* Route tables, one per resource file; api_routes() concatenates them (api_util.c). */
+extern const struct http_route api_experiment_routes[];
+extern const int api_experiment_routes_n;
+extern const struct http_route api_sweep_routes[];
+extern const int api_sweep_routes_n;
+extern const struct http_route api_metric_routes[];
+extern const int api_metric_routes_n;
+extern const struct http_route api_misc_routes[];
+extern const int api_misc_routes_n;
+
+/* All routes (built once, static storage). */
+const struct http_route *api_routes(int *n);
+
+/* GET /api/v1/events: the Server-Sent Events stream (api_events.c). */
+void api_events_get(void *ctx, const struct http_request *req, struct http_response *r);
+
+/* Static files of the dashboard (web_dir), the http fallback for GET outside /api/. */
+void api_static(void *ctx, const struct http_request *req, struct http_response *r);
+
+/* ---- helpers (api_util.c) ---- */
+
+/* Parses the request body as a JSON object. On failure answers 400 invalid_json (with line and
+ * byte) or 415/400 for an empty body and returns NULL. Caller frees with cJSON_Delete. */
+cJSON *api_body_json(const struct http_request *req, struct http_response *r);
+
+/* Integer query parameter in [lo, hi]; absent → def. On a bad value answers 400 naming the
+ * parameter and the range and returns -1 (else 0). */
+int api_query_int(const struct http_request *req, struct http_response *r, const char *key,
+		  int64_t lo, int64_t hi, int64_t def, int64_t *out);
+
+/* Opens the per-request reader; on failure answers 503 and returns NULL. */
+struct store *api_reader(struct daemon *d, struct http_response *r);
+
+/* Answers from a store error: 404 not_found for STORE_ENOTFOUND, else 500 store_error. */
+void api_store_problem(struct http_response *r, const struct store_err *err, const char *what);
+
+/* sched_call's result turned into 503 stopping when the daemon is shutting down. Returns 1 if it
+ * answered (the caller returns), 0 otherwise. */
+int api_stopping(struct http_response *r, int rc);
+
+/* 403 unless the request's user owns the resource or is an admin. Returns 1 if it answered. */
+int api_forbid_unless_owner(const struct http_request *req, struct http_response *r,
+			    const char *owner);
+
+/* Validation errors of a spec as 400 invalid_spec (422 for the memory cap), with every
+ * JSON Pointer (prefixed with `prefix`, e.g. "" or "/base"). */
+void api_spec_problem(struct http_response *r, const struct spec_errors *errs, int rc,
+		      const char *prefix);
+
+/* Experiment as JSON: id, name, hash, status, step, steps, loss, val_loss, diverged_step,
+ * norm_type, placement, n_layer, seed, owner, priority, sweep_id, cell, tags, notes, error,
+ * created_at, started_at, finished_at, progress (step/steps), and, with_spec, the spec object. */
+cJSON *api_experiment_json(const struct store_experiment *e, int with_spec);
+
+/* Fills e's indexed fields (name, norm_type, placement, n_layer, seed, threads, steps, hash,
+ * spec canonical text) from a validated spec. e->spec is nl_malloc'd. Returns 0 or NL_ENOMEM. */
+int api_experiment_from_spec(struct store_experiment *e, const struct spec *s);
+
+/* Removes <runs_dir>/<id>/ and its files (checkpoints); missing is fine. Returns 0 or -errno.
+ * Defined in api_experiments.c. */
+int api_run_dir_remove(const struct daemon *d, int64_t id);
+
+/* Answers 200/201 with a cJSON value (takes ownership of v). */
+void api_reply(struct http_response *r, int status, cJSON *v);
+
+#endif

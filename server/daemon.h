@@ -1,0 +1,29 @@
+/*
+ * daemon.h — what every part of normlabd shares: the configuration, the tokens, the scheduler.
+ * Filled by main before any thread starts and read-only afterwards (the scheduler synchronizes
+ * itself). Owned by main.
+ */
+#ifndef DAEMON_H
+#define DAEMON_H
+
+#include "auth.h"
+#include "config.h"
+#include "scheduler.h"
+#include "store.h"
+
+struct daemon {
+	struct config cfg;
+	struct auth *auth;          /* NULL when no tokens file is configured */
+	struct sched *sched;
+	double started_at;          /* unix seconds */
+	char version[32];
+	char blas[256];             /* blas_describe() at start */
+};
+
+/* Opens a read-only store connection for the calling thread; close it with store_close. */
+int daemon_reader(struct daemon *d, struct store **out, struct store_err *err);
+
+/* Wall-clock unix seconds. */
+double daemon_now(void);
+
+#endif
