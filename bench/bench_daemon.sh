@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 BIN=${NORMLAB_BIN:-bin}
 STEPS=${STEPS:-300}
 TMP=$(mktemp -d /tmp/nl_bench_daemon_XXXXXX)
-trap 'kill -9 $DPID 2>/dev/null || true; rm -rf "$TMP"' EXIT
+DPID=
+trap '[ -n "$DPID" ] && { kill -TERM $DPID 2>/dev/null; wait $DPID 2>/dev/null; }; rm -rf "$TMP"' EXIT
 DATA=$(pwd)/var/data
 [ -s "$DATA/kjv.txt" ] || { echo "run make data first"; exit 1; }
 TOKEN=tok-bench-0123456789abcdef

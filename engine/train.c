@@ -324,7 +324,7 @@ int trainer_step(struct trainer *t, const struct train_sink *sink, struct nl_err
 	struct gpt *m = &t->model;
 	long idx = t->step, step = idx + 1, last = s->train.steps;
 	int depth = due(step, s->probe.depth_every, last);
-	int samples = step % s->probe.samples_every == 0 || step == last;
+	int samples = due(step, s->probe.samples_every, last);   /* step 1 too: the curve at init */
 
 	double t0 = nl_now();
 	trainer_next_batch(t);

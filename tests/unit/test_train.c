@@ -254,8 +254,8 @@ static void test_probes(void)
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
 		CHECKF(has(&r, want[i], 3), "depth metric %s missing or not one value per block", want[i]);
 	CHECK(!has(&r, "norm1.shift", 3));     /* DyT has no shift */
-	/* samples: 3 blocks × 4 peri sites + norm_f, at steps 20 */
-	CHECKF(r.n_samples_calls == 13, "sample sites: %d", r.n_samples_calls);
+	/* samples: 3 blocks × 4 peri sites + norm_f, at steps 1 and 20 */
+	CHECKF(r.n_samples_calls == 26, "sample sites: %d", r.n_samples_calls);
 	CHECK(r.samples_ok);
 
 	s.norm.type = norm_find("derf");
