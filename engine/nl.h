@@ -59,6 +59,9 @@ long nl_alloc_count(void);
 /* Bounded copy: always NUL-terminates; returns 0, or -1 if src was truncated. */
 int nl_strlcpy(char *dst, const char *src, size_t cap);
 
+/* mkdir -p: creates path and its missing parents (mode 0755). Returns 0, or -1 with errno set. */
+int nl_mkdir_p(const char *path);
+
 /* Wall clock in seconds (CLOCK_MONOTONIC), for throughput figures only, never for results. */
 double nl_now(void);
 

@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "http.h"
 #include "log.h"
+#include "nl.h"
 #include "scheduler.h"
 
 #define NORMLABD_VERSION "0.1.0"
@@ -28,22 +29,6 @@ static int auth_cb(void *ctx, const char *authorization, char *user, size_t cap,
 {
 	const struct auth *a = ctx;
 	return auth_check(a, authorization, user, cap, is_admin) == AUTH_OK ? 0 : -1;
-}
-
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-	if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-		return -1;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-				return -1;
-			*p = '/';
-		}
-	}
-	return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 /* Creates the directory that will hold the database file. */
@@ -55,7 +40,7 @@ static int mkdir_parent(const char *file)
 	if (!slash)
 		return 0;
 	*slash = '\0';
-	return dir[0] ? mkdir_p(dir) : 0;
+	return dir[0] ? nl_mkdir_p(dir) : 0;
 }
 
 int main(int argc, char **argv)
@@ -87,7 +72,7 @@ int main(int argc, char **argv)
 	snprintf(pool, sizeof pool, "%d", d.cfg.max_runs);
 	setenv("UV_THREADPOOL_SIZE", pool, 1);
 
-	if (mkdir_parent(d.cfg.db) != 0 || mkdir_p(d.cfg.runs_dir) != 0) {
+	if (mkdir_parent(d.cfg.db) != 0 || nl_mkdir_p(d.cfg.runs_dir) != 0) {
 		LOG_ERROR("cannot create %s or %s: %s", d.cfg.db, d.cfg.runs_dir, strerror(errno));
 		return 1;
 	}

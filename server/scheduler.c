@@ -267,22 +267,6 @@ static void ckpt_path(char *out, size_t cap, const char *dir, int64_t step)
 	snprintf(out, cap, "%s/ckpt-%08" PRId64 ".safetensors", dir, step);
 }
 
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-	if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-		return -1;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-				return -1;
-			*p = '/';
-		}
-	}
-	return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* Deletes checkpoint files of dir other than the one for `keep` (keep < 0: all of them). */
 static void ckpt_prune(const char *dir, int64_t keep)
 {
@@ -699,7 +683,7 @@ static int start_run(struct sched *s, struct store_experiment *e)
 	}
 	r->threads = r->spec.threads;
 	snprintf(r->dir, sizeof r->dir, "%s/%" PRId64, s->d->cfg.runs_dir, e->id);
-	if (mkdir_p(r->dir) != 0) {
+	if (nl_mkdir_p(r->dir) != 0) {
 		snprintf(msg, sizeof msg, "cannot create %.300s: %.100s", r->dir, strerror(errno));
 		goto fail;
 	}

@@ -132,22 +132,6 @@ static void data_dir_default(char *out, size_t cap)
 	snprintf(out, cap, "var/data");
 }
 
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-	if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-		return -1;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-				return -1;
-			*p = '/';
-		}
-	}
-	return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* ---------- metrics as JSON lines ---------- */
 
 struct jsonl {
@@ -375,7 +359,7 @@ static int cmd_train(int argc, char **argv)
 		snprintf(dir, sizeof dir, "%s", out_dir);
 	else
 		snprintf(dir, sizeof dir, "var/runs/%.12s", hash);
-	if (mkdir_p(dir)) {
+	if (nl_mkdir_p(dir)) {
 		fprintf(stderr, "normlab: cannot create %s: %s\n", dir, strerror(errno));
 		return 1;
 	}
