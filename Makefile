@@ -32,8 +32,8 @@ SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 SAN_CLI := $(BUILD)/san/bin/normlab
 SAN_OBJ := $(patsubst %.c,$(BUILD)/san/%.o,$(ENGINE_SRC) engine/cli/normlab.c)
 
-.PHONY: all setup run test test-run asan ubsan bench data deps clean check-banned
-all: $(BINS) data
+.PHONY: all setup run web test test-run asan ubsan bench data deps clean check-banned
+all: $(BINS) data web
 
 # Set-up on a fresh Debian 12 machine: packages, build, default corpus.
 setup: deps
@@ -119,13 +119,23 @@ var/data/kjv.txt:
 	@command -v bible >/dev/null || { echo "bible not found: run 'make deps' (needs bible-kjv)"; exit 1; }
 	bible "Gen1:1-Rev22:21" > $@.tmp && mv $@.tmp $@
 
-# Debian packages the build, the tests and the daemon need.
+# Debian packages the build, the tests and the daemon need (chromium: the dashboard's browser
+# test). Node.js and npm come from Debian too, unless a node with npm is already installed (some
+# images ship NodeSource's build, which conflicts with Debian's npm package).
 DEPS := gcc make pkg-config libopenblas-dev libcjson-dev libmicrohttpd-dev libuv1-dev \
-	libsqlite3-dev sqlite3 bible-kjv curl
+	libsqlite3-dev sqlite3 bible-kjv curl chromium
 deps:
-	@if dpkg -s $(DEPS) >/dev/null 2>&1; then echo "deps: all installed"; else \
+	@NODE=$$(command -v npm >/dev/null && command -v node >/dev/null || echo "nodejs npm"); \
+	if dpkg -s $(DEPS) >/dev/null 2>&1 && [ -z "$$NODE" ]; then echo "deps: all installed"; else \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEPS); fi
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEPS) $$NODE; fi
+
+# The dashboard's packages (uPlot; playwright-core for the browser test), exactly as the lockfile
+# pins them. normlabd serves web/ (node_modules included) at /.
+web: web/node_modules/.package-lock.json
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 check-banned:
 	@! grep -nE '\b(sprintf|strcpy|strcat|strtok|atoi|gets)\s*\(' $$(find engine server store tests bench -name '*.c' -o -name '*.h') \
@@ -134,7 +144,7 @@ check-banned:
 test: deps
 	$(MAKE) test-run
 
-test-run: check-banned $(BINS) $(TESTS) $(SAN_CLI) data
+test-run: check-banned $(BINS) $(TESTS) $(SAN_CLI) data web
 	@BUILD=$(BUILD) NORMLAB_BIN=$(BINDIR) NORMLAB_SAN_BIN=$(SAN_CLI) bash tests/run.sh
 
 asan:

@@ -635,9 +635,12 @@ static void run_done(uv_work_t *w, int status)
 		esc[j++] = (unsigned char)*p < 0x20 ? ' ' : *p;
 	}
 	esc[j] = '\0';
+	char div[32] = "null";
+	if (r->diverged_step > 0)
+		snprintf(div, sizeof div, "%" PRId64, r->diverged_step);
 	snprintf(data, sizeof data, "{\"id\":%" PRId64 ",\"status\":\"%s\",\"step\":%" PRId64
-		 ",\"diverged_step\":%" PRId64 ",\"error\":\"%s\"}", r->id, result_status_name(r->result),
-		 r->final_step, r->diverged_step, esc);
+		 ",\"diverged_step\":%s,\"error\":\"%s\"}", r->id, result_status_name(r->result),
+		 r->final_step, div, esc);
 	sched_event(s, s->w, "experiment.finished", r->id, data);
 	LOG_INFO("run %" PRId64 " %s at step %" PRId64 "%s%s", r->id, result_status_name(r->result),
 		 r->final_step, r->error[0] ? ": " : "", r->error);

@@ -17,6 +17,7 @@ run_one() {   # name timeout cmd...
 	local secs=$(( $(date +%s) - start ))
 	if [ $rc -eq 0 ]; then
 		pass=$((pass + 1)); printf 'ok    %-28s %4ss  %s\n' "$name" "$secs" "$(tail -n 1 "$log")"
+		grep '^figure: ' "$log" | sed 's/^figure: /      figure: /'   # measurements worth seeing
 	else
 		fail=$((fail + 1)); failed+=("$name")
 		[ $rc -eq 124 ] && echo "      (timed out after ${limit}s)" >>"$log"

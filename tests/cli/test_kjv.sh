@@ -20,7 +20,7 @@ first=$(grep '"name":"loss"' "$TMP/ln/metrics.jsonl" | head -n 1 | sed 's/.*"val
 final=$(sed 's/.*"loss":\([^,]*\),.*/\1/' "$TMP/ln/summary.json")
 val=$(sed 's/.*"val_loss":\([^,]*\),.*/\1/' "$TMP/ln/summary.json")
 tps=$(sed 's/.*"tokens_per_s":\([^,]*\),.*/\1/' "$TMP/ln/summary.json")
-echo "  layernorm/pre L=4 d=128: loss $first -> $final (val $val) in 1000 steps, $tps tok/s on 2 threads"
+echo "figure: layernorm/pre L=4 d=128: loss $first -> $final (val $val) in 1000 steps, $tps tok/s on 2 threads"
 check "starts near 5.5 ($first)" awk -v l="$first" 'BEGIN{exit !(l>5.2 && l<5.8)}'
 check "train loss below 2.5 ($final)" awk -v l="$final" 'BEGIN{exit !(l<2.5)}'
 check "val loss below 2.5 ($val)" awk -v l="$val" 'BEGIN{exit !(l<2.5)}'

@@ -1,0 +1,223 @@
+// dashboard.mjs — the dashboard in a real browser (Debian's chromium, headless, driven by
+// playwright-core) against a real normlabd with real runs:
+//  - a small finished sweep (2 norm types × 2 placements × 2 seeds), a 48-run sweep of 1000 steps,
+//    and a live run that is still training;
+//  - opens every view, checks the charts hold the expected series and points, the variance-vs-depth
+//    chart has one point per layer, a filter narrows the table, the live run's step advances;
+//  - no request fetches more points than its chart has pixels (the server downsamples);
+//  - every control has an accessible name; 1280×800 and 1920×1080 without horizontal scrolling;
+//  - prints how long the 48-run compare page takes to load and draw (a figure, not an assertion).
+// Screenshots go to tests/out/browser/. Ends with "browser: N passed, N failed".
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+
+const root = resolve(new URL('../..', import.meta.url).pathname);
+const require = createRequire(join(root, 'web/package.json'));
+const { chromium } = require('playwright-core');
+const BIN = resolve(root, process.env.NORMLAB_BIN || 'bin');
+const OUT = join(root, 'tests/out/browser');
+const TOKEN = 'tok-browser-0123456789abcdef';
+let pass = 0, fail = 0;
+const check = (ok, what) => { if (ok) pass++; else { fail++; console.error(`FAIL: ${what}`); } };
+
+const tmp = mkdtempSync(join(tmpdir(), 'nl_browser_'));
+mkdirSync(OUT, { recursive: true });
+writeFileSync(join(tmp, 'tokens'), `${TOKEN} tester admin\n`);
+// a corpus of our own
+{
+	const words = 'the norm of layer and variance grows with depth in pre post tanh residual stream a'.split(' ');
+	let r = 12345, text = '';
+	for (let i = 0; i < 40000; i++) { r = (r * 1103515245 + 12345) >>> 0; text += words[(r >>> 16) % 16] + ((r >>> 8) % 11 === 0 ? '\n' : ' '); }
+	writeFileSync(join(tmp, 'corpus.txt'), text);
+}
+
+let daemon, port;
+async function startDaemon() {
+	for (let attempt = 0; attempt < 8; attempt++) {
+		port = 20000 + Math.floor(Math.random() * 40000);
+		daemon = spawn(join(BIN, 'normlabd'), ['--listen', `127.0.0.1:${port}`, '--db', join(tmp, 'db/n.db'),
+			'--runs', join(tmp, 'runs'), '--tokens', join(tmp, 'tokens'), '--data-dir', tmp,
+			'--web_dir', join(root, 'web'), '--workers', '2', '--thread_budget', '2', '--log-level', 'warn'],
+			{ stdio: ['ignore', 'ignore', 'inherit'] });
+		for (let i = 0; i < 100; i++) {
+			try { if ((await fetch(`http://127.0.0.1:${port}/api/v1/health`)).ok) return; } catch { /* not yet */ }
+			if (daemon.exitCode !== null) break;
+			await new Promise((r) => setTimeout(r, 50));
+		}
+		daemon.kill('SIGKILL');
+	}
+	throw new Error('normlabd did not start');
+}
+const api = async (method, path, body) => {
+	const res = await fetch(`http://127.0.0.1:${port}/api/v1${path}`, {
+		method, headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+		body: body ? JSON.stringify(body) : undefined,
+	});
+	return { status: res.status, json: await res.json().catch(() => null) };
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function waitSweep(id, n, seconds) {
+	const until = Date.now() + seconds * 1000;
+	while (Date.now() < until) {
+		const { json } = await api('GET', `/sweeps/${id}`);
+		if (json && json.counts && json.counts.succeeded >= n) return true;
+		await sleep(250);
+	}
+	return false;
+}
+
+const tiny = (steps, extra = {}) => ({
+	model: { n_layer: 3, d_model: 16, n_head: 2, seq_len: 16 }, data: { path: join(tmp, 'corpus.txt') },
+	train: { steps, batch_size: 2, warmup: 10, lr: 0.003 },
+	probe: { every: 10, depth_every: 50, samples_every: 500, samples: 256, val_every: 100 }, ...extra,
+});
+
+let browser;
+try {
+	await startDaemon();
+	// 1. the small finished sweep
+	const small = await api('POST', '/sweeps', { base: tiny(200), name: 'small',
+		grid: { 'norm.type': ['layernorm', 'dyt'], 'norm.placement': ['pre', 'post'] }, seeds: [1, 2] });
+	check(small.status === 201, `small sweep submitted (${small.status})`);
+	// 2. the 48-run sweep of 1000 steps
+	const big = await api('POST', '/sweeps', { base: tiny(1000), name: 'big48',
+		grid: { 'norm.type': ['layernorm', 'rmsnorm', 'dyt', 'derf'], 'norm.placement': ['pre', 'post', 'peri'] },
+		seeds: [1, 2, 3, 4] });
+	check(big.status === 201 && big.json.count === 48, `48-run sweep submitted (${JSON.stringify(big.json).slice(0, 120)})`);
+	check(await waitSweep(small.json.id, 8, 120), 'small sweep finished');
+	check(await waitSweep(big.json.id, 48, 300), '48-run sweep finished');
+	// 3. a live run that keeps training while the browser looks
+	const live = await api('POST', '/experiments', { ...tiny(1000000), name: 'live-run' });
+	check(live.status === 201, 'live run submitted');
+	const liveId = live.json.id;
+	const smallCells = (await api('GET', `/sweeps/${small.json.id}`)).json.cells;
+	const runId = smallCells[0].id;
+
+	browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
+		args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+			'--disable-component-update', '--disable-sync'] });
+	const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+	const errors = [];
+	page.on('pageerror', (e) => errors.push(String(e)));
+	// Chrome logs every 4xx answer as a console error; the dry run with a bad spec gets one on
+	// purpose, so only script errors count.
+	page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text()); });
+	await page.addInitScript((t) => localStorage.setItem('normlab.token', t), TOKEN);
+	const base = `http://127.0.0.1:${port}`;
+
+	// ---- Runs ----
+	await page.goto(`${base}/#/runs`);
+	await page.waitForSelector('#runs-table tbody tr[data-id]', { timeout: 15000 });
+	const rowsAll = await page.locator('#runs-table tbody tr[data-id]').count();
+	check(rowsAll >= 50, `runs table lists the runs (${rowsAll} rows)`);
+	await page.selectOption('#filter-type', 'dyt');
+	await page.waitForFunction(() => {
+		const rows = [...document.querySelectorAll('#runs-table tbody tr[data-id]')];
+		return rows.length > 0 && rows.every((r) => r.textContent.includes('dyt'));
+	}, null, { timeout: 10000 }).catch(() => {});
+	const rowsDyt = await page.locator('#runs-table tbody tr[data-id]').count();
+	check(rowsDyt > 0 && rowsDyt < rowsAll, `the norm-type filter narrows the table (${rowsAll} → ${rowsDyt})`);
+	await page.screenshot({ path: join(OUT, 'runs-1280.png'), fullPage: false });
+	await page.selectOption('#filter-type', '');
+	// the live run's step advances in the table without a reload
+	await page.waitForSelector(`#runs-table tr[data-id="${liveId}"]`, { timeout: 15000 });
+	const rowStep = async () => Number((await page.locator(`#runs-table tr[data-id="${liveId}"]`).getAttribute('data-step')) ||
+		(await page.locator(`#runs-table tr[data-id="${liveId}"] [data-col="step"]`).textContent().catch(() => '0')).replace(/[^0-9]/g, ''));
+	const s0 = await rowStep();
+	await sleep(2500);
+	const s1 = await rowStep();
+	check(s1 > s0, `live run's step advances in the table (${s0} → ${s1})`);
+
+	// ---- Run ----
+	await page.goto(`${base}/#/run/${runId}`);
+	await page.waitForSelector('[data-chart="loss"][data-points]', { timeout: 15000 });
+	const attr = async (name, a) => page.getAttribute(`[data-chart="${name}"]`, a).catch(() => null);
+	check(Number(await attr('loss', 'data-series')) === 2, `loss chart has 2 series (loss, val loss): ${await attr('loss', 'data-series')}`);
+	check(Number(await attr('loss', 'data-points')) === 21, `loss chart has 21 points (step 1 and every 10 to 200): ${await attr('loss', 'data-points')}`);
+	await page.waitForSelector('[data-chart="variance-depth"][data-points]', { timeout: 10000 });
+	check(Number(await attr('variance-depth', 'data-points')) === 3, `variance vs depth: one point per layer (3): ${await attr('variance-depth', 'data-points')}`);
+	for (const name of ['lr', 'grad_norm', 'grad-depth', 'massive-depth', 'kurtosis-depth', 'angle-depth', 'heatmap', 'scurve'])
+		check(await page.locator(`[data-chart="${name}"]`).count() === 1, `run view has the ${name} chart`);
+	await page.waitForTimeout(500);
+	await page.screenshot({ path: join(OUT, 'run-1280.png'), fullPage: true });
+	// DyT run: α and saturation over time
+	const dytCell = smallCells.find((c) => c.cell >= 4) || smallCells[4];
+	await page.goto(`${base}/#/run/${dytCell.id}`);
+	await page.waitForSelector('[data-chart="alpha-time"]', { timeout: 15000 }).catch(() => {});
+	check(await page.locator('[data-chart="alpha-time"]').count() === 1, 'a DyT run shows α over time');
+	// the live run: the step on screen advances
+	await page.goto(`${base}/#/run/${liveId}`);
+	await page.waitForSelector('#run-step', { timeout: 15000 });
+	const st0 = Number((await page.textContent('#run-step')).replace(/[^0-9]/g, ''));
+	await sleep(2500);
+	const st1 = Number((await page.textContent('#run-step')).replace(/[^0-9]/g, ''));
+	check(st1 > st0, `live run view: the step advances (${st0} → ${st1})`);
+
+	// ---- Compare: the 48-run sweep, grouped by norm type ----
+	await page.goto(`${base}/#/runs`);
+	const t0 = Date.now();
+	await page.goto(`${base}/#/compare?sweep=${big.json.id}&group_by=norm.type`);
+	await page.waitForFunction(() => window.normlabTimings && window.normlabTimings.drawn, null, { timeout: 30000 }).catch(() => {});
+	const timing = await page.evaluate(() => window.normlabTimings || null);
+	const wall = Date.now() - t0;
+	if (timing)
+		console.log(`figure: 48-run sweep compare page: first draw ${Math.round(timing.drawn - timing.started)} ms after the view started, ${wall} ms from navigation`);
+	check(timing && timing.drawn, 'compare view reports when it has drawn');
+	await page.waitForSelector('[data-chart="compare-metric"][data-series]', { timeout: 10000 }).catch(() => {});
+	const cmpSeries = Number(await attr('compare-metric', 'data-series'));
+	check(cmpSeries >= 4, `compare chart has a series per norm type (${cmpSeries})`);
+	check(await page.locator('#compare-final tr').count() >= 4, 'final-metrics table per group');
+	await page.screenshot({ path: join(OUT, 'compare-1280.png'), fullPage: true });
+
+	// ---- Submit: a dry run with an error shows the pointer ----
+	await page.goto(`${base}/#/submit`);
+	await page.waitForSelector('textarea', { timeout: 10000 });
+	await page.fill('textarea', '{"norm":{"type":"dtyt"}}');
+	await page.getByRole('button', { name: /dry run/i }).click();
+	await page.waitForFunction(() => document.body.innerText.includes('/norm/type'), null, { timeout: 10000 }).catch(() => {});
+	check(await page.evaluate(() => document.body.innerText.includes('/norm/type')), 'dry run shows the error pointer /norm/type');
+	await page.screenshot({ path: join(OUT, 'submit-1280.png') });
+
+	// ---- no request fetched more points than its chart asked for (= its pixel width) ----
+	const reqs = await page.evaluate(() => window.normlabRequests || []);
+	const series = reqs.filter((r) => r.asked !== null && r.points !== null);
+	const over = series.filter((r) => r.points > r.asked);
+	check(series.length > 0 && over.length === 0, `series requests within their bucket count (${series.length} checked, ${over.length} over)`);
+
+	// ---- accessibility basics and the two window sizes ----
+	for (const [w, h] of [[1280, 800], [1920, 1080]]) {
+		await page.setViewportSize({ width: w, height: h });
+		for (const view of ['#/runs', `#/run/${runId}`, `#/compare?ids=${smallCells.map((c) => c.id).join(',')}`, '#/submit']) {
+			await page.goto(`${base}/${view}`);
+			await page.waitForTimeout(1200);
+			const unlabeled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea, button')]
+				.filter((el) => el.type !== 'hidden' && !(el.labels && el.labels.length) && !el.getAttribute('aria-label') &&
+					!el.getAttribute('aria-labelledby') && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+				.map((el) => el.outerHTML.slice(0, 80)));
+			check(unlabeled.length === 0, `${view} at ${w}×${h}: every control has a label ${unlabeled.join(' | ')}`);
+			const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+			check(wide <= 1, `${view} at ${w}×${h}: no horizontal scrolling (${wide}px)`);
+		}
+		await page.goto(`${base}/#/runs`);
+		await page.waitForTimeout(800);
+		await page.screenshot({ path: join(OUT, `runs-${w}.png`) });
+	}
+	check(errors.length === 0, `no script errors in the page: ${errors.slice(0, 3).join(' | ')}`);
+	await api('POST', `/experiments/${liveId}/cancel`);
+} catch (e) {
+	fail++;
+	console.error(`FAIL: ${e && e.stack ? e.stack : e}`);
+} finally {
+	if (browser) await browser.close();
+	if (daemon && daemon.exitCode === null) {
+		daemon.kill('SIGTERM');
+		await new Promise((r) => daemon.once('exit', r));
+	}
+	if (!fail) rmSync(tmp, { recursive: true, force: true });
+	console.log(`screenshots in ${OUT}`);
+	console.log(`browser: ${pass} passed, ${fail} failed`);
+	process.exit(fail ? 1 : 0);
+}
