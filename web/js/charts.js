@@ -234,6 +234,23 @@ export function widthOf(el, fallback) {
 //   markers: [{x, label, color}], bands: [{series: i, lo: [...], hi: [...]}]  (i: 1-based)
 // })
 // plot.setData([xs, ys...]) draws (or redraws) and sets data-series / data-points on the container.
+// Calls onChange(width) when the container's width moves 2 px or more away from lastWidth(), at
+// most once per frame. Deferred to the next frame because resizing inside the observer's
+// callback would re-trigger it ("ResizeObserver loop" errors). Returns the function that stops it.
+export function watchWidth(container, lastWidth, onChange) {
+	let raf = 0;
+	const ro = new ResizeObserver(() => {
+		if (raf) return;
+		raf = requestAnimationFrame(() => {
+			raf = 0;
+			const w = widthOf(container, 0);
+			if (w > 0 && Math.abs(w - lastWidth()) >= 2) onChange(w);
+		});
+	});
+	ro.observe(container);
+	return () => { ro.disconnect(); if (raf) cancelAnimationFrame(raf); };
+}
+
 export class Plot {
 	constructor(container, opts) {
 		this.el = container;
@@ -247,20 +264,11 @@ export class Plot {
 		this.width = 0;
 		this.host = h('div', { class: 'nl-plot' });
 		container.append(this.host);
-		this.ro = new ResizeObserver(() => {
-			if (this.raf) return;
-			// Deferred to the next frame: resizing inside the observer's callback would
-			// re-trigger it ("ResizeObserver loop" errors).
-			this.raf = requestAnimationFrame(() => {
-				this.raf = 0;
-				const w = widthOf(this.el, 0);
-				if (this.u && w > 0 && Math.abs(w - this.width) >= 2) {
-					this.width = w;
-					this.u.setSize({ width: w, height: this.o.height });
-				}
-			});
+		this.unwatch = watchWidth(container, () => this.width, (w) => {
+			if (!this.u) return;
+			this.width = w;
+			this.u.setSize({ width: w, height: this.o.height });
 		});
-		this.ro.observe(container);
 	}
 
 	seriesCount() { return this.data ? this.data.length - 1 : 0; }
@@ -423,8 +431,7 @@ export class Plot {
 	}
 
 	destroy() {
-		this.ro.disconnect();
-		if (this.raf) cancelAnimationFrame(this.raf);
+		this.unwatch();
 		if (this.u) this.u.destroy();
 		this.u = null;
 	}
@@ -454,15 +461,7 @@ export class Scatter {
 		container.append(this.canvas);
 		this.data = null;
 		this.width = 0;
-		this.ro = new ResizeObserver(() => {
-			if (this.raf) return;
-			this.raf = requestAnimationFrame(() => {
-				this.raf = 0;
-				const w = widthOf(this.el, 0);
-				if (this.data && w > 0 && Math.abs(w - this.width) >= 2) this.draw();
-			});
-		});
-		this.ro.observe(container);
+		this.unwatch = watchWidth(container, () => this.width, () => { if (this.data) this.draw(); });
 	}
 
 	setData(d) {
@@ -547,7 +546,6 @@ export class Scatter {
 	}
 
 	destroy() {
-		this.ro.disconnect();
-		if (this.raf) cancelAnimationFrame(this.raf);
+		this.unwatch();
 	}
 }

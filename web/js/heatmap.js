@@ -3,7 +3,7 @@
 // row per layer, a viridis colour scale (linear or log10) with its legend underneath, and a
 // readout of the cell under the pointer. One canvas for all layers: never a chart per layer.
 
-import { h, widthOf, markChart, viridis, VIRIDIS_GRADIENT, fmt } from './charts.js';
+import { h, widthOf, markChart, viridis, VIRIDIS_GRADIENT, fmt, watchWidth } from './charts.js';
 
 const M = { l: 56, r: 12, t: 8, b: 36 };
 
@@ -26,15 +26,7 @@ export class Heatmap {
 		this.width = 0;
 		this.canvas.addEventListener('mousemove', (e) => this.hover(e));
 		this.canvas.addEventListener('mouseleave', () => { this.readout.textContent = ' '; });
-		this.ro = new ResizeObserver(() => {
-			if (this.raf) return;
-			this.raf = requestAnimationFrame(() => {
-				this.raf = 0;
-				const w = widthOf(this.el, 0);
-				if (this.m && w > 0 && Math.abs(w - this.width) >= 2) this.draw();
-			});
-		});
-		this.ro.observe(container);
+		this.unwatch = watchWidth(container, () => this.width, () => { if (this.m) this.draw(); });
 	}
 
 	// m: the DepthMatrix answer {name, steps, layers, values[step][layer]}.
@@ -161,7 +153,6 @@ export class Heatmap {
 	}
 
 	destroy() {
-		this.ro.disconnect();
-		if (this.raf) cancelAnimationFrame(this.raf);
+		this.unwatch();
 	}
 }
