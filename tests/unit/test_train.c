@@ -17,6 +17,11 @@
 #include "train.h"
 
 #define MAX_STEPS 64
+/* losses after 200 steps of test_recorded_losses' spec, before the speed work */
+#define RECORDED_LN 1.01029975
+#define RECORDED_RMS 1.03524685
+#define RECORDED_DYT 2.75437897
+#define RECORDED_DERF 2.6396309
 #define MAX_NAMES 256
 
 static char corpus[256], ckpt_path[256], tmpdir[64];
@@ -269,6 +274,54 @@ static void test_probes(void)
 	CHECK(r.samples_ok);
 }
 
+/*
+ * The speed work (issue 5) must not change results: a fixed spec's loss after 200 steps stays
+ * within 1e-3 relative of the value recorded before any optimisation (2026-11-22, this engine
+ * at commit 5761531, SkylakeX kernels). NORMLAB_RECORD=1 prints the current values instead.
+ */
+static void test_recorded_losses(void)
+{
+	static const struct { const char *norm; double loss; } rec[] = {
+		{ "layernorm", RECORDED_LN }, { "rmsnorm", RECORDED_RMS }, { "dyt", RECORDED_DYT },
+		{ "derf", RECORDED_DERF },
+	};
+	int record = getenv("NORMLAB_RECORD") != NULL;
+	for (size_t k = 0; k < sizeof rec / sizeof rec[0]; k++) {
+		struct spec s;
+		struct trainer t;
+		struct nl_err err = { 0 };
+		spec_defaults(&s);
+		s.model.n_layer = 2;
+		s.model.d_model = 64;
+		s.model.n_head = 2;
+		s.model.d_ff = 256;
+		s.model.seq_len = 64;
+		s.model.tie_head = 0;
+		s.train.batch_size = 8;
+		s.train.steps = 200;
+		s.train.warmup = 20;
+		s.train.lr = 2e-3;
+		s.norm.type = norm_find(rec[k].norm);
+		s.norm.eps = norm_table[s.norm.type]->default_eps;
+		s.norm.embed_scale = norm_table[s.norm.type]->wants_embed_scale;
+		s.probe.every = s.probe.depth_every = s.probe.samples_every = s.probe.val_every = 1000;
+		s.seed = 5;
+		if (trainer_init(&t, &s, corpus, &err) != 0) {
+			CHECKF(0, "recorded loss %s: %s", rec[k].norm, err.msg);
+			continue;
+		}
+		while (!trainer_done(&t))
+			trainer_step(&t, NULL, &err);
+		if (record)
+			printf("#define RECORDED_%s %.9g\n", rec[k].norm, t.loss);
+		else
+			CHECKF(fabs(t.loss - rec[k].loss) <= 1e-3 * rec[k].loss,
+			       "%s: loss after 200 steps %.9g, recorded %.9g (more than 1e-3 relative apart)",
+			       rec[k].norm, t.loss, rec[k].loss);
+		trainer_free(&t);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	blas_setup(argc, argv);
@@ -284,6 +337,7 @@ int main(int argc, char **argv)
 	test_resume(norm_find("layernorm"), SPEC_PLACE_PERI);
 	test_divergence();
 	test_probes();
+	test_recorded_losses();
 	unlink(corpus);
 	unlink(ckpt_path);
 	rmdir(tmpdir);
