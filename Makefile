@@ -7,7 +7,7 @@ CC      ?= gcc
 BUILD   ?= build
 ARCH    ?= -march=native
 OPT     ?= -O3 $(ARCH)
-WARN    := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror
+WARN    := -std=c11 -fopenmp-simd -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror
 BLAS_INC := -I/usr/include/x86_64-linux-gnu/openblas-pthread
 CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iengine $(BLAS_INC)
 CFLAGS  ?= $(OPT) -g $(WARN)
