@@ -181,8 +181,13 @@ $(BUILD)/bench/bench_train: $(BUILD)/f32/bench/bench_train.o $(LIB32)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-bench: $(BUILD)/bench/bench_train $(BUILD)/bench/bench_store $(BINS) data
+$(BUILD)/bench/bench_norms: $(BUILD)/f32/bench/bench_norms.o $(LIB32)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: $(BUILD)/bench/bench_train $(BUILD)/bench/bench_norms $(BUILD)/bench/bench_store $(BINS) data
 	$(BUILD)/bench/bench_train
+	$(BUILD)/bench/bench_norms
 	$(BUILD)/bench/bench_store
 	NORMLAB_BIN=$(BINDIR) bash bench/bench_daemon.sh
 

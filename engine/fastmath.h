@@ -24,7 +24,11 @@ static inline float nl_expf(float x)
 	/* Cephes expf: x = n·ln2 + r, |r| ≤ ln2/2; e^r by a degree-6 polynomial; 2^n by bits */
 	x = x < -87.0f ? -87.0f : x;
 	x = x > 88.0f ? 88.0f : x;
-	float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
+	/* n = round(x·log2 e) without a float→int conversion (which may trap, so gcc would not
+	 * vectorize the clamps around it): adding 1.5·2^23 leaves the rounded integer in the low
+	 * mantissa bits. |x·log2 e| ≤ 127 after the clamps; a NaN x flows out through r. */
+	union { float f; uint32_t u; } m = { .f = x * 1.44269504088896341f + 12582912.0f };
+	float n = m.f - 12582912.0f;
 	float r = x - n * 0.693359375f;
 	r = r + n * 2.12194440e-4f;
 	float p = 1.9875691500e-4f;
@@ -34,8 +38,8 @@ static inline float nl_expf(float x)
 	p = p * r + 1.6666665459e-1f;
 	p = p * r + 5.0000001201e-1f;
 	p = p * r * r + r + 1.0f;
-	n = n == n ? n : 0;   /* NaN in: keep the int conversion defined; p carries the NaN out */
-	union { int32_t i; float f; } scale = { .i = ((int32_t)n + 127) << 23 };   /* 2^n */
+	/* 2^n: n + 127 in the exponent bits (unsigned, so even a NaN's bits wrap, never overflow) */
+	union { uint32_t u; float f; } scale = { .u = (m.u - 0x4B400000u + 127u) << 23 };
 	return p * scale.f;
 }
 
