@@ -141,6 +141,30 @@ def batches(path, B, T, gen):
         yield x[:, :-1].contiguous(), x[:, 1:].contiguous()
 
 
+def openblas_core():
+    """The kernel set OpenBLAS picked (torch's BLAS_INFO=generic resolves to it on Debian)."""
+    try:
+        import ctypes
+        lib = ctypes.CDLL("libopenblas.so.0")
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        lib.openblas_get_config.restype = ctypes.c_char_p
+        return "%s, %d threads by default (%s)" % (lib.openblas_get_corename().decode(),
+                                                   lib.openblas_get_num_threads(),
+                                                   lib.openblas_get_config().decode())
+    except (OSError, AttributeError):
+        return "unknown (no libopenblas.so.0)"
+
+
+def set_blas_threads(n):
+    """torch.set_num_threads does not reach OpenBLAS's own pthread pool (it starts one thread per
+    core); without this a '1-thread' run still multiplies matrices on every core."""
+    try:
+        import ctypes
+        ctypes.CDLL("libopenblas.so.0").openblas_set_num_threads(n)
+    except (OSError, AttributeError):
+        pass
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--norm", default="layernorm", choices=["layernorm", "rmsnorm", "dyt", "derf"])
@@ -161,9 +185,11 @@ def main():
         print(torch.__version__)
         print(torch.__config__.show().strip())
         print(torch.__config__.parallel_info().strip())
+        print("OpenBLAS core in use:", openblas_core())
         return 0
 
     torch.set_num_threads(a.threads)
+    set_blas_threads(a.threads)
     torch.manual_seed(1)
     model = GPT(a.layers, a.d, a.heads, a.dff, a.seq, a.norm)
     decay = [p for p in model.parameters() if p.dim() >= 2]
