@@ -23,8 +23,6 @@
 #define SWEEP_SKIPPED_LIST 1000    /* skipped cells a submission lists */
 #define SWEEP_PAGE 1000            /* rows per store list call */
 
-/* api_experiments.c: removes <runs_dir>/<id>/. TODO(api.h): declare it there. */
-
 static void problem_oom(struct http_response *r)
 {
 	http_problem(r, 500, "internal", "out of memory", NULL, NULL, 0);
