@@ -733,30 +733,6 @@ fail:
 	return -1;
 }
 
-static int count_last(void *ctx, const struct store_experiment *e)
-{
-	*(int64_t *)ctx = e->id;
-	return 0;
-}
-
-/* Queued experiments, for /metrics and /health (paged by id). */
-static int count_queued(struct sched *s)
-{
-	struct store_err err = { 0 };
-	int total = 0;
-	int64_t last = 0;
-	for (;;) {
-		struct store_filter f = { .status = STORE_QUEUED, .after_id = last, .limit = 1000 };
-		int n = store_experiment_list(s->w, &f, count_last, &last, &err);
-		if (n <= 0)
-			break;
-		total += n;
-		if (n < f.limit)
-			break;
-	}
-	return total;
-}
-
 static void pump(struct sched *s)
 {
 	struct store_err err = { 0 };
@@ -778,9 +754,10 @@ static void pump(struct sched *s)
 		start_run(s, &e);
 		store_experiment_clear(&e);
 	}
-	int q = count_queued(s);
+	/* one indexed count, not a listing: this runs on every wake-up of the loop */
+	int64_t q = store_experiment_count(s->w, STORE_QUEUED);
 	pthread_mutex_lock(&s->smu);
-	s->queued_cache = q;
+	s->queued_cache = q < 0 ? 0 : (int)q;
 	pthread_mutex_unlock(&s->smu);
 }
 

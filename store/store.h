@@ -104,6 +104,9 @@ int store_experiment_delete(struct store *s, int64_t id, struct store_err *err);
 /* Marks every `running` experiment `interrupted` (after a crash); returns how many, or <0. */
 int store_recover_running(struct store *s, double now, struct store_err *err);
 
+/* Number of experiments in `status` (one indexed count), or a negative code. */
+int64_t store_experiment_count(struct store *s, int status);
+
 /* The next queued experiment by priority desc, id asc, whose threads ≤ max_threads; 0 if none,
  * <0 on error. */
 int64_t store_next_queued(struct store *s, int max_threads);

@@ -387,6 +387,25 @@ int64_t store_next_queued(struct store *s, int max_threads)
 	return id;
 }
 
+int64_t store_experiment_count(struct store *s, int status)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t n;
+	int rc;
+
+	if (!s || status < STORE_QUEUED || status > STORE_INTERRUPTED)
+		return STORE_EINVAL;
+	rc = store__stmt(s, ST_EXP_COUNT, "SELECT count(*) FROM experiments WHERE status = ?1", &st,
+			 NULL);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, store_status_name(status), -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : STORE_EIO;
+	store__done(st);
+	return n;
+}
+
 int store_experiment_list(struct store *s, const struct store_filter *f,
 			  int (*cb)(void *ctx, const struct store_experiment *e), void *ctx,
 			  struct store_err *err)

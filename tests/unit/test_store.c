@@ -515,6 +515,14 @@ static void test_next_queued(void)
 	CHECK(store_next_queued(s, 2) == id[1]);
 	CHECK(store_next_queued(s, 8) == id[4]);
 	CHECK(store_next_queued(s, 0) == 0);
+	/* the queue length /metrics and /health report: 6 queued, 1 running, 1 interrupted */
+	CHECK(store_experiment_count(s, STORE_QUEUED) == 6);
+	CHECK(store_experiment_count(s, STORE_RUNNING) == 1);
+	CHECK(store_experiment_count(s, STORE_INTERRUPTED) == 1);
+	CHECK(store_experiment_count(s, STORE_SUCCEEDED) == 0);
+	CHECK(store_experiment_set_status(s, id[0], STORE_SUCCEEDED, NULL, 1, NULL) == 0);
+	CHECK(store_experiment_count(s, STORE_QUEUED) == 5);
+	CHECK(store_experiment_count(s, 99) == STORE_EINVAL);
 	store_close(s);
 	rm_db(path);
 }
