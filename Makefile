@@ -88,7 +88,7 @@ $(BUILD)/tests/f64_%: $(BUILD)/f64/tests/unit/f64_%.o $(LIB64)
 
 # server libs: the daemon's config, log and auth modules (server/), archived into one library.
 # Their tests link only this library, so the explicit rules below override test_% above.
-SERVER_LIB_SRC := server/config.c server/log.c server/auth.c
+SERVER_LIB_SRC := server/config.c server/log.c server/auth.c server/lines.c
 SERVER_LIB_OBJ := $(patsubst %.c,$(BUILD)/f32/%.o,$(SERVER_LIB_SRC))
 SERVER_LIB := $(BUILD)/libnlserver.a
 CPPFLAGS += -Iserver

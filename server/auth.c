@@ -14,6 +14,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "auth.h"
+#include "lines.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -255,32 +256,27 @@ int auth_load(struct auth **out, const char *path, struct auth_err *err)
 		goto out;
 	}
 	for (;;) {
-		size_t n = 0;
-		int ch, has_nul = 0;
+		int has_nul, last;
+		int lr = lines_read(f, line, AUTH_LINE_MAX, &has_nul, &last);
 
-		while ((ch = getc(f)) != EOF && ch != '\n') {
-			if (n == AUTH_LINE_MAX) {
-				rc = auth_err_set(err, AUTH_ELIMIT, lineno + 1,
-						  "%s:%d: line is longer than %d bytes", path,
-						  lineno + 1, AUTH_LINE_MAX);
-				goto out;
-			}
-			has_nul |= ch == '\0';
-			line[n++] = (char)ch;
+		if (lr == LINES_TOO_LONG) {
+			rc = auth_err_set(err, AUTH_ELIMIT, lineno + 1,
+					  "%s:%d: line is longer than %d bytes", path, lineno + 1,
+					  AUTH_LINE_MAX);
+			goto out;
 		}
-		if (ch == EOF && ferror(f)) {
+		if (lr == LINES_IO) {
 			rc = auth_err_set(err, AUTH_EIO, lineno + 1, "%s:%d: read error: %s", path,
 					  lineno + 1, strerror(errno));
 			goto out;
 		}
-		if (ch == EOF && n == 0)
+		if (lr == LINES_EOF)
 			break;
 		if (++lineno > AUTH_LINES_MAX) {
 			rc = auth_err_set(err, AUTH_ELIMIT, lineno, "%s:%d: more than %d lines", path,
 					  lineno, AUTH_LINES_MAX);
 			goto out;
 		}
-		line[n] = '\0';
 		if (has_nul) {
 			rc = auth_err_set(err, AUTH_EINVAL, lineno, "%s:%d: line contains a NUL byte",
 					  path, lineno);
@@ -291,7 +287,7 @@ int auth_load(struct auth **out, const char *path, struct auth_err *err)
 			rc = auth_err_set(err, rc, lineno, "%s:%d: %s", path, lineno, why);
 			goto out;
 		}
-		if (ch == EOF)
+		if (last)
 			break;
 	}
 	rc = auth_check_duplicates(a, path, err);

@@ -9,6 +9,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "config.h"
+#include "lines.h"
 
 #include "log.h"
 
@@ -542,29 +543,24 @@ int config_load_file(struct config *c, const char *path, struct config_err *err)
 		goto out;
 	}
 	for (;;) {
-		size_t n = 0;
-		int ch, has_nul = 0;
+		int has_nul, last;
+		int lr = lines_read(f, line, CONFIG_LINE_MAX, &has_nul, &last);
 
-		while ((ch = getc(f)) != EOF && ch != '\n') {
-			if (n == CONFIG_LINE_MAX) {
-				rc = config_err_set(err, CONFIG_ELIMIT, lineno + 1,
-						    "%s:%d: line is longer than %d bytes", path,
-						    lineno + 1, CONFIG_LINE_MAX);
-				goto out;
-			}
-			has_nul |= ch == '\0';
-			line[n++] = (char)ch;
+		if (lr == LINES_TOO_LONG) {
+			rc = config_err_set(err, CONFIG_ELIMIT, lineno + 1,
+					    "%s:%d: line is longer than %d bytes", path, lineno + 1,
+					    CONFIG_LINE_MAX);
+			goto out;
 		}
-		if (ch == EOF && ferror(f)) {
+		if (lr == LINES_IO) {
 			rc = config_err_set(err, CONFIG_EIO, lineno + 1, "%s:%d: read error: %s",
 					    path, lineno + 1,
 					    config_strerror(errno, ebuf, sizeof ebuf));
 			goto out;
 		}
-		if (ch == EOF && n == 0)
+		if (lr == LINES_EOF)
 			break;
 		lineno++;
-		line[n] = '\0';
 		if (has_nul) {
 			rc = config_err_set(err, CONFIG_EINVAL, lineno, "%s:%d: line contains a NUL byte",
 					    path, lineno);
@@ -575,7 +571,7 @@ int config_load_file(struct config *c, const char *path, struct config_err *err)
 			rc = config_err_set(err, rc, lineno, "%s:%d: %s", path, lineno, why);
 			goto out;
 		}
-		if (ch == EOF)
+		if (last)
 			break;
 	}
 out:
