@@ -3,7 +3,8 @@
  * site and s0), γ=1, β=0. No reduction in the forward; nothing cached. ∂L/∂α and ∂L/∂s sum over
  * every element and accumulate in double (declared as SIMD reductions, so the loops vectorize
  * without -ffast-math; the summation order is fixed for a given build).
- * Rows are read through restrict pointers: out, inp and the parameters never overlap.
+ * Rows are read through restrict pointers: out, inp and the parameters never overlap. The
+ * backward computes e^{-u²} once for both ∂erf/∂u and erf itself.
  */
 #include <tgmath.h>
 
@@ -46,11 +47,12 @@ static void derf_backward(real *dinp, double *dp, const real *dout, const real *
 #pragma omp simd reduction(+ : da, ds)
 		for (int i = 0; i < d; i++) {
 			real u = a * x[i] + s;
-			real k = dy[i] * g[i] * (real)TWO_OVER_SQRT_PI * nl_exp(-u * u);
+			real e = nl_exp(-u * u);
+			real k = dy[i] * g[i] * (real)TWO_OVER_SQRT_PI * e;
 			dx[i] += k * a;
 			da += (double)k * x[i];
 			ds += k;
-			dg[i] += (double)dy[i] * nl_erf(u);
+			dg[i] += (double)(dy[i] * nl_erf_e(u, e));
 			db[i] += dy[i];
 		}
 	}

@@ -3,7 +3,9 @@
  * γ=1, β=0. No reduction in the forward; nothing cached (tanh is recomputed in backward).
  * ∂L/∂α sums over every element, so it accumulates in double (a declared SIMD reduction, so the
  * loop vectorizes without -ffast-math). Rows are read through restrict pointers: out, inp and
- * the parameters never overlap.
+ * the parameters never overlap. ∂L/∂γ adds the float product dy·tanh to its double sum: widening
+ * tanh itself to double (so a double multiply) kept gcc 12 from if-converting tanh's clamps,
+ * and the whole backward loop ran scalar (5 ns per element instead of 0.3).
  */
 #include <tgmath.h>
 
@@ -44,7 +46,7 @@ static void dyt_backward(real *dinp, double *dp, const real *dout, const real *c
 			real k = dy[i] * g[i] * (1 - th * th);
 			dx[i] += k * a;
 			da += (double)k * x[i];
-			dg[i] += (double)dy[i] * th;
+			dg[i] += (double)(dy[i] * th);
 			db[i] += dy[i];
 		}
 	}
