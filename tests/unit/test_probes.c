@@ -90,15 +90,20 @@ static void test_fastmath(void)
 		double d = fabs(nl_tanhf(f) - tanh((double)f));
 		worst_tanh = d > worst_tanh ? d : worst_tanh;
 	}
-	double worst_erf = 0;
+	double worst_erf = 0, worst_erf_e = 0;
 	for (double v = -10; v <= 10; v += 1e-5) {
 		float f = (float)v;
 		double d = fabs(nl_erff(f) - erf((double)f));
 		worst_erf = d > worst_erf ? d : worst_erf;
+		d = fabs(nl_erff_e(f, nl_expf(-f * f)) - erf((double)f));
+		worst_erf_e = d > worst_erf_e ? d : worst_erf_e;
 	}
-	printf("nl_expf max relative error %.3g, nl_tanhf max absolute error %.3g, nl_erff %.3g\n",
-	       worst_exp, worst_tanh, worst_erf);
+	printf("nl_expf max relative error %.3g, nl_tanhf max absolute error %.3g, nl_erff %.3g, "
+	       "nl_erff_e %.3g\n", worst_exp, worst_tanh, worst_erf, worst_erf_e);
 	CHECKF(worst_erf <= 6e-7, "nl_erff absolute error %g above its documented 6e-7", worst_erf);
+	CHECKF(worst_erf_e <= 6e-7, "nl_erff_e absolute error %g above its documented 6e-7",
+	       worst_erf_e);
+	CHECK(isnan(nl_erff_e(NAN, nl_expf(-NAN * NAN))));
 	CHECK(isnan(nl_erff(NAN)));
 	CHECK(nl_erff(0) == 0 && nl_erff(30) == 1 && nl_erff(-30) == -1);
 	CHECKF(worst_exp <= 2e-7, "nl_expf relative error %g above its documented 2e-7", worst_exp);
