@@ -74,6 +74,25 @@ struct norm_kind {
 	int (*saturated)(real x, const real *p, int d);
 };
 
+/*
+ * Parameter gradients in a backward: per-channel sums over the call's rows are formed in `real`
+ * over blocks of NORM_ROW_BLOCK rows (a stack buffer, d ≤ NORM_MAX_D), then added to the double
+ * partials dp. A block sum is short enough for float; the double add per block (not per
+ * element) keeps the long sums exact enough and the loops free of conversions.
+ */
+#define NORM_MAX_D 4096      /* spec limit on model.d_model */
+#define NORM_ROW_BLOCK 32
+
+/* dp[i] += acc[i]; acc[i] = 0 for i < n */
+static inline void norm_flush(double *restrict dp, real *restrict acc, int n)
+{
+#pragma omp simd
+	for (int i = 0; i < n; i++) {
+		dp[i] += acc[i];
+		acc[i] = 0;
+	}
+}
+
 /* The table, in a fixed order (index = the kind's id). */
 extern const struct norm_kind *const norm_table[];
 extern const int norm_table_len;

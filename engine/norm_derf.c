@@ -1,11 +1,12 @@
 /*
  * norm_derf.c — Dynamic erf (NORMS.md §3): y = γ ⊙ erf(α·x + s) + β; α, s scalars (init α0 per
- * site and s0), γ=1, β=0. No reduction in the forward; nothing cached. ∂L/∂α and ∂L/∂s sum over
- * every element and accumulate in double (declared as SIMD reductions, so the loops vectorize
- * without -ffast-math; the summation order is fixed for a given build).
+ * site and s0), γ=1, β=0. No reduction in the forward; nothing cached. ∂L/∂α and ∂L/∂s sum
+ * each row in declared SIMD reductions (vectorized without -ffast-math; the summation order is
+ * fixed for a given build) and the rows in double; γ and β gradients sum in row blocks (norm.h).
  * Rows are read through restrict pointers: out, inp and the parameters never overlap. The
  * backward computes e^{-u²} once for both ∂erf/∂u and erf itself.
  */
+#include <string.h>
 #include <tgmath.h>
 
 #include "fastmath.h"
@@ -39,22 +40,29 @@ static void derf_backward(real *dinp, double *dp, const real *dout, const real *
 	(void)cfg;
 	const real *restrict g = p;
 	const real a = p[2 * d], s = p[2 * d + 1];
-	double *restrict dg = dp, *restrict db = dp + d;
+	real acc[2 * NORM_MAX_D];   /* γ then β sums over the current block of rows */
+	real *restrict ag = acc, *restrict ab = acc + d;
+	memset(acc, 0, sizeof(real) * 2 * (size_t)d);
 	double da = 0, ds = 0;
 	for (int t = t0; t < t1; t++) {
 		const real *restrict x = inp + (size_t)t * d, *restrict dy = dout + (size_t)t * d;
 		real *restrict dx = dinp + (size_t)t * d;
-#pragma omp simd reduction(+ : da, ds)
+		real dar = 0, dsr = 0;
+#pragma omp simd reduction(+ : dar, dsr)
 		for (int i = 0; i < d; i++) {
 			real u = a * x[i] + s;
 			real e = nl_exp(-u * u);
 			real k = dy[i] * g[i] * (real)TWO_OVER_SQRT_PI * e;
 			dx[i] += k * a;
-			da += (double)k * x[i];
-			ds += k;
-			dg[i] += (double)(dy[i] * nl_erf_e(u, e));
-			db[i] += dy[i];
+			dar += k * x[i];
+			dsr += k;
+			ag[i] += dy[i] * nl_erf_e(u, e);
+			ab[i] += dy[i];
 		}
+		da += dar;
+		ds += dsr;
+		if ((t - t0) % NORM_ROW_BLOCK == NORM_ROW_BLOCK - 1 || t == t1 - 1)
+			norm_flush(dp, acc, 2 * d);
 	}
 	dp[2 * d] += da;
 	dp[2 * d + 1] += ds;

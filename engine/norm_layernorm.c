@@ -1,11 +1,13 @@
 /*
  * norm_layernorm.c — LayerNorm (NORMS.md §1.1): y = γ ⊙ (x−μ)/√(σ²+ε) + β, γ=1, β=0 at init.
- * Two-pass mean/variance in double (one-pass E[x²]−μ² loses precision when |μ| ≫ σ, which the
- * Pre-LN residual stream reaches late in training). Cache per token: μ and r = 1/√(σ²+ε).
- * Every row loop is a declared SIMD loop over restrict rows, so the double sums vectorize
- * without -ffast-math (their order is fixed for a build); products are formed in `real` and
- * widened once, as in the other kernels.
+ * Two-pass mean/variance (one-pass E[x²]−μ² loses precision when |μ| ≫ σ, which the Pre-LN
+ * residual stream reaches late in training); the passes sum in `real` across SIMD lanes: an
+ * error δ in μ biases σ² by only δ²/σ² relative. Cache per token: μ and r = 1/√(σ²+ε).
+ * Every row loop is a declared SIMD loop over restrict rows, so the sums vectorize without
+ * -ffast-math (their order is fixed for a build). The backward's row sums are double; γ and β
+ * gradients sum in row blocks (norm.h).
  */
+#include <string.h>
 #include <tgmath.h>
 
 #include "norm.h"
@@ -17,24 +19,23 @@ static void ln_forward(real *out, real *cache, const real *inp, const real *p,
 	for (int t = t0; t < t1; t++) {
 		const real *restrict x = inp + (size_t)t * d;
 		real *restrict y = out + (size_t)t * d;
-		double s = 0, v = 0;
+		real s = 0, v = 0;
 #pragma omp simd reduction(+ : s)
 		for (int i = 0; i < d; i++)
 			s += x[i];
-		const double mu = s / d;
+		const real mu = s / (real)d;
 #pragma omp simd reduction(+ : v)
 		for (int i = 0; i < d; i++) {
-			double c = x[i] - mu;
+			real c = x[i] - mu;
 			v += c * c;
 		}
-		const double r = 1.0 / sqrt(v / d + cfg->eps);
+		const real r = (real)(1.0 / sqrt((double)v / d + cfg->eps));
 		/* the row is in L1 by now: the third pass costs no memory traffic */
-		const real mur = (real)mu, rr = (real)r;
 #pragma omp simd
 		for (int i = 0; i < d; i++)
-			y[i] = (x[i] - mur) * rr * g[i] + b[i];
-		cache[2 * t] = mur;
-		cache[2 * t + 1] = rr;
+			y[i] = (x[i] - mu) * r * g[i] + b[i];
+		cache[2 * t] = mu;
+		cache[2 * t + 1] = r;
 	}
 }
 
@@ -44,7 +45,9 @@ static void ln_backward(real *dinp, double *dp, const real *dout, const real *ca
 {
 	(void)cfg;
 	const real *restrict g = p;
-	double *restrict dg = dp, *restrict db = dp + d;
+	real acc[2 * NORM_MAX_D];   /* γ then β sums over the current block of rows */
+	real *restrict ag = acc, *restrict ab = acc + d;
+	memset(acc, 0, sizeof(real) * 2 * (size_t)d);
 	for (int t = t0; t < t1; t++) {
 		const real *restrict x = inp + (size_t)t * d, *restrict dy = dout + (size_t)t * d;
 		real *restrict dx = dinp + (size_t)t * d;
@@ -56,8 +59,8 @@ static void ln_backward(real *dinp, double *dp, const real *dout, const real *ca
 			real h = dy[i] * g[i];
 			mh += h;
 			mhx += (double)(h * xh);
-			dg[i] += (double)(dy[i] * xh);
-			db[i] += dy[i];
+			ag[i] += dy[i] * xh;
+			ab[i] += dy[i];
 		}
 		const real a = (real)(mh / d), c = (real)(mhx / d);
 #pragma omp simd
@@ -65,6 +68,8 @@ static void ln_backward(real *dinp, double *dp, const real *dout, const real *ca
 			real xh = (x[i] - mu) * r;
 			dx[i] += r * (dy[i] * g[i] - a - xh * c);
 		}
+		if ((t - t0) % NORM_ROW_BLOCK == NORM_ROW_BLOCK - 1 || t == t1 - 1)
+			norm_flush(dp, acc, 2 * d);
 	}
 }
 

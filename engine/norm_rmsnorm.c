@@ -1,8 +1,10 @@
 /*
  * norm_rmsnorm.c — RMSNorm (NORMS.md §1.2): y = γ ⊙ x/√(mean(x²)+ε), γ=1, no β (LLaMA style).
  * Cache per token: r = 1/√(q+ε). The reductions accumulate in double, in declared SIMD loops
- * over restrict rows (vectorized without -ffast-math; the order is fixed for a build).
+ * over restrict rows (vectorized without -ffast-math; the order is fixed for a build); the γ
+ * gradient sums in row blocks (norm.h).
  */
+#include <string.h>
 #include <tgmath.h>
 
 #include "norm.h"
@@ -32,7 +34,9 @@ static void rms_backward(real *dinp, double *dp, const real *dout, const real *c
 {
 	(void)cfg;
 	const real *restrict g = p;
-	double *restrict dg = dp;
+	real acc[NORM_MAX_D];   /* γ sums over the current block of rows */
+	real *restrict ag = acc;
+	memset(acc, 0, sizeof(real) * (size_t)d);
 	for (int t = t0; t < t1; t++) {
 		const real *restrict x = inp + (size_t)t * d, *restrict dy = dout + (size_t)t * d;
 		real *restrict dx = dinp + (size_t)t * d;
@@ -42,12 +46,14 @@ static void rms_backward(real *dinp, double *dp, const real *dout, const real *c
 		for (int i = 0; i < d; i++) {
 			real dxh = dy[i] * (x[i] * r);
 			mhx += (double)(dxh * g[i]);
-			dg[i] += (double)dxh;
+			ag[i] += dxh;
 		}
 		const real m = (real)(mhx / d);
 #pragma omp simd
 		for (int i = 0; i < d; i++)
 			dx[i] += r * (dy[i] * g[i] - x[i] * r * m);
+		if ((t - t0) % NORM_ROW_BLOCK == NORM_ROW_BLOCK - 1 || t == t1 - 1)
+			norm_flush(dp, acc, d);
 	}
 }
 
