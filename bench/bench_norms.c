@@ -7,8 +7,13 @@
  *   - the bound is a streaming kernel with the same traffic pattern, run through the same pool on
  *     the same thread count: forward y[i] = a·x[i] (read 1, write 1), backward
  *     dx[i] += a·x[i] + dy[i] (read 3, write 1);
- *   - shapes: the GPT's activations (N = 16·128 = 2048 tokens × d = 256, 2 MiB per array, which
- *     lives in cache) and 8192 × 1024 (32 MiB per array, which does not).
+ *   - shapes: 16384 × 2048 (128 MiB per array, four times the L3: the stream runs from DRAM,
+ *     so its rate is the memory-bandwidth bound the issue's bar names, and the rows there are
+ *     the ones counted), and the GPT's activations (N = 16·128 = 2048 tokens × d = 256, 2 MiB
+ *     per array), which live in L2: there the stream measures cache bandwidth, 2–3× DRAM's,
+ *     and the kernels with exp/tanh/erf are compute-bound. Those rows are printed for the
+ *     training step's view, not counted. (32 MiB arrays, tried first, sat partly in L3: their
+ *     bound moved between 73 and 115 GB/s from run to run.)
  * Each figure is the best of several timed batches (≥ 0.2 s per figure, after a warm-up).
  * Prints figures and ratios; asserts nothing about time.
  *   bench_norms [--min-time SECONDS]
@@ -134,6 +139,7 @@ struct row {
 
 static struct row below[256];
 static int n_below, n_rows;
+static int counting;   /* rows of the current shape count toward the bar */
 
 static void print_row(const char *shape, const char *kind, const char *pass, int nth,
 		      double secs, double bytes, double bound_gbs, double elems, int counts)
@@ -141,9 +147,9 @@ static void print_row(const char *shape, const char *kind, const char *pass, int
 	double gbs = bytes / secs / 1e9;
 	double pct = 100 * gbs / bound_gbs;
 	printf("%-12s %-10s %-4s %7d %9.1f %10.1f %7.0f%% %9.3f%s\n", shape, kind, pass, nth, gbs,
-	       bound_gbs, pct, 1e9 * secs / elems, counts ? (pct < 100 * TARGET ? "  < 70%" : "") :
-	       "  (reference, not counted)");
-	if (!counts)
+	       bound_gbs, pct, 1e9 * secs / elems, !counts ? "  (reference, not counted)" :
+	       pct < 100 * TARGET ? "  < 70%" : "");
+	if (!counts || !counting)
 		return;
 	n_rows++;
 	if (pct < 100 * TARGET && n_below < (int)(sizeof below / sizeof below[0])) {
@@ -156,8 +162,9 @@ static void print_row(const char *shape, const char *kind, const char *pass, int
 	}
 }
 
-static void bench_shape(int N, int d)
+static void bench_shape(int N, int d, int counts, const char *what)
 {
+	counting = counts;
 	const double elems = (double)N * d;
 	const size_t n = (size_t)N * d;
 	int max_cache = 0;
@@ -182,7 +189,7 @@ static void bench_shape(int N, int d)
 	memset(cache, 0, sizeof(real) * (size_t)N * (max_cache ? max_cache : 1));
 	char shape[24];
 	snprintf(shape, sizeof shape, "%dx%d", N, d);
-	printf("\n%s: %.1f MiB per [N,d] array\n", shape, sizeof(real) * elems / (1 << 20));
+	printf("\n%s: %.1f MiB per [N,d] array, %s\n", shape, sizeof(real) * elems / (1 << 20), what);
 	printf("%-12s %-10s %-4s %7s %9s %10s %8s %9s\n", "shape", "kind", "pass", "threads", "GB/s",
 	       "bound GB/s", "% bound", "ns/elem");
 
@@ -273,10 +280,10 @@ int main(int argc, char **argv)
 	printf("each figure: best batch mean after a warm-up, >= %.2f s per figure; ns/elem = wall time\n"
 	       "  per call / (N*d); x, dout ~ N(0,1); eps=1e-5, alpha0=1, shift0=0; FTZ/DAZ on\n",
 	       min_time);
-	bench_shape(16 * 128, 256);
-	bench_shape(8192, 1024);
-	printf("\nbelow %.0f%% of the bound (issue 5 target), %d of %d rows:\n", 100 * TARGET, n_below,
-	       n_rows);
+	bench_shape(16384, 2048, 1, "from DRAM: the memory-bandwidth bound (counted)");
+	bench_shape(16 * 128, 256, 0, "the GPT's activations, in L2: cache bandwidth (not counted)");
+	printf("\nfrom DRAM, below %.0f%% of the memory-bandwidth bound (issue 5 target), %d of %d "
+	       "rows:\n", 100 * TARGET, n_below, n_rows);
 	for (int i = 0; i < n_below; i++)
 		printf("  %-12s %-10s %-4s %d thread%s  %3.0f%%\n", below[i].shape, below[i].kind,
 		       below[i].pass, below[i].threads, below[i].threads > 1 ? "s" : "", below[i].pct);

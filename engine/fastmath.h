@@ -5,6 +5,7 @@
  * tests/unit/test_fastmath.c:
  *   nl_expf:  relative error ≤ 2e-7 on [-87, 88]; inputs are clamped to that range
  *             (below: ~1e-38, flushed to zero on compute threads; above: e^88).
+ *   nl_expf_neg(q) = e^{-q}: the same bound for q ≥ 0.
  *   nl_tanhf: absolute error ≤ 5e-7 on all of R (|tanh| saturates to ±1 beyond |x| ≈ 9).
  *   nl_erff:  absolute error ≤ 6e-7 on all of R (a rational minimax form, no exp).
  *   nl_erff_e(x, nl_expf(-x²)): absolute error ≤ 6e-7 on all of R (A&S 7.1.26 plus float
@@ -21,14 +22,13 @@
 
 #include "nl.h"
 
-static inline float nl_expf(float x)
+/* e^x for x in [-87, 88] (or NaN), no clamps: the caller guarantees the range */
+static inline float nl_expf_core(float x)
 {
-	/* Cephes expf: x = n·ln2 + r, |r| ≤ ln2/2; e^r by a degree-6 polynomial; 2^n by bits */
-	x = x < -87.0f ? -87.0f : x;
-	x = x > 88.0f ? 88.0f : x;
-	/* n = round(x·log2 e) without a float→int conversion (which may trap, so gcc would not
+	/* Cephes expf: x = n·ln2 + r, |r| ≤ ln2/2; e^r by a degree-6 polynomial; 2^n by bits.
+	 * n = round(x·log2 e) without a float→int conversion (which may trap, so gcc would not
 	 * vectorize the clamps around it): adding 1.5·2^23 leaves the rounded integer in the low
-	 * mantissa bits. |x·log2 e| ≤ 127 after the clamps; a NaN x flows out through r. */
+	 * mantissa bits. |x·log2 e| ≤ 127 in range; a NaN x flows out through r. */
 	union { float f; uint32_t u; } m = { .f = x * 1.44269504088896341f + 12582912.0f };
 	float n = m.f - 12582912.0f;
 	float r = x - n * 0.693359375f;
@@ -43,6 +43,20 @@ static inline float nl_expf(float x)
 	/* 2^n: n + 127 in the exponent bits (unsigned, so even a NaN's bits wrap, never overflow) */
 	union { uint32_t u; float f; } scale = { .u = (m.u - 0x4B400000u + 127u) << 23 };
 	return p * scale.f;
+}
+
+static inline float nl_expf(float x)
+{
+	x = x < -87.0f ? -87.0f : x;
+	x = x > 88.0f ? 88.0f : x;
+	return nl_expf_core(x);
+}
+
+/* e^{-q} for q ≥ 0 (Derf's e^{-u²}): one clamp instead of two, 17% of Derf's backward */
+static inline float nl_expf_neg(float q)
+{
+	q = q > 87.0f ? 87.0f : q;
+	return nl_expf_core(-q);
 }
 
 static inline float nl_tanhf(float x)
@@ -70,17 +84,17 @@ static inline float nl_tanhf(float x)
  * which makes this form cheaper there than nl_erff */
 static inline float nl_erff_e(float x, float e)
 {
-	/* Abramowitz & Stegun 7.1.26 on |x| (|error| ≤ 1.5e-7 in exact arithmetic), sign restored;
-	 * saturates to ±1 beyond |x| ≈ 4 where e^{-x²} underflows */
-	float a = x < 0 ? -x : x;
+	/* Abramowitz & Stegun 7.1.26 on |x| (|error| ≤ 1.5e-7 in exact arithmetic), sign restored
+	 * by copysign: both are bit operations, where `x < 0 ? … : …` made gcc if-convert the
+	 * whole evaluation twice, once per sign. Saturates to ±1 beyond |x| ≈ 4 (e underflows). */
+	float a = fabsf(x);
 	float t = 1.0f / (1.0f + 0.3275911f * a);
 	float p = 1.061405429f;
 	p = p * t - 1.453152027f;
 	p = p * t + 1.421413741f;
 	p = p * t - 0.284496736f;
 	p = p * t + 0.254829592f;
-	float r = 1.0f - p * t * e;
-	return x < 0 ? -r : r;
+	return copysignf(1.0f - p * t * e, x);
 }
 
 static inline float nl_erff(float x)
@@ -112,11 +126,13 @@ static inline float nl_erff(float x)
 /* The engine's element-wise exp, tanh and erf over `real`. */
 #ifdef NL_DOUBLE
 #define nl_exp(x) exp(x)
+#define nl_exp_neg(q) exp(-(q))
 #define nl_tanh(x) tanh(x)
 #define nl_erf(x) erf(x)
 #define nl_erf_e(x, e) erf(x)
 #else
 #define nl_exp(x) nl_expf(x)
+#define nl_exp_neg(q) nl_expf_neg(q)
 #define nl_tanh(x) nl_tanhf(x)
 #define nl_erf(x) nl_erff(x)
 #define nl_erf_e(x, e) nl_erff_e(x, e)

@@ -51,7 +51,7 @@ static void derf_backward(real *dinp, double *dp, const real *dout, const real *
 #pragma omp simd reduction(+ : dar, dsr)
 		for (int i = 0; i < d; i++) {
 			real u = a * x[i] + s;
-			real e = nl_exp(-u * u);
+			real e = nl_exp_neg(u * u);
 			real k = dy[i] * g[i] * (real)TWO_OVER_SQRT_PI * e;
 			dx[i] += k * a;
 			dar += k * x[i];

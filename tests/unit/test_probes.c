@@ -84,6 +84,10 @@ static void test_fastmath(void)
 		float f = (float)v;
 		double e = exp((double)f), rel = fabs(nl_expf(f) - e) / e;
 		worst_exp = rel > worst_exp ? rel : worst_exp;
+		if (f <= 0) {
+			rel = fabs(nl_expf_neg(-f) - e) / e;
+			worst_exp = rel > worst_exp ? rel : worst_exp;
+		}
 	}
 	for (double v = -30; v <= 30; v += 3e-5) {
 		float f = (float)v;
@@ -104,6 +108,7 @@ static void test_fastmath(void)
 	CHECKF(worst_erf_e <= 6e-7, "nl_erff_e absolute error %g above its documented 6e-7",
 	       worst_erf_e);
 	CHECK(isnan(nl_erff_e(NAN, nl_expf(-NAN * NAN))));
+	CHECK(isnan(nl_expf_neg(NAN)) && nl_expf_neg(1e30f) < 1e-37f && nl_expf_neg(0) == 1);
 	CHECK(isnan(nl_erff(NAN)));
 	CHECK(nl_erff(0) == 0 && nl_erff(30) == 1 && nl_erff(-30) == -1);
 	CHECKF(worst_exp <= 2e-7, "nl_expf relative error %g above its documented 2e-7", worst_exp);
