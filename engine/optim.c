@@ -49,9 +49,11 @@ static void grad_norm_part(void *ctx, int ith, int nth)
 {
 	struct norm_ctx *c = ctx;
 	size_t i0 = c->n * (size_t)ith / (size_t)nth, i1 = c->n * (size_t)(ith + 1) / (size_t)nth;
+	const real *g = c->g;
 	double s = 0;
+#pragma omp simd reduction(+ : s)
 	for (size_t i = i0; i < i1; i++)
-		s += (double)c->g[i] * c->g[i];
+		s += (double)g[i] * g[i];
 	c->part[ith] = s;
 }
 
@@ -75,18 +77,21 @@ static void update_part(void *ctx, int ith, int nth)
 {
 	struct update_ctx *c = ctx;
 	const struct gpt_layout *lay = &c->model->lay;
-	real *p = c->model->params, *g = c->model->grads, *m = c->o->m, *v = c->o->v;
+	real *restrict p = c->model->params, *restrict g = c->model->grads;
+	real *restrict m = c->o->m, *restrict v = c->o->v;
 	for (int ti = 0; ti < lay->n_tensors; ti++) {
 		const struct gpt_tensor *t = &lay->tensors[ti];
 		size_t i0 = t->off + t->len * (size_t)ith / (size_t)nth;
 		size_t i1 = t->off + t->len * (size_t)(ith + 1) / (size_t)nth;
-		real wd = t->decay ? c->wd : 0;
+		const real wd = t->decay ? c->wd : 0, b1 = c->b1, b2 = c->b2, lr = c->lr, eps = c->eps;
+		const real clip = c->clip, ibc1 = 1 / c->bc1, ibc2 = 1 / c->bc2;
+#pragma omp simd
 		for (size_t i = i0; i < i1; i++) {
-			real gi = g[i] * c->clip;
-			m[i] = c->b1 * m[i] + (1 - c->b1) * gi;
-			v[i] = c->b2 * v[i] + (1 - c->b2) * gi * gi;
-			real mh = m[i] / c->bc1, vh = v[i] / c->bc2;
-			p[i] -= c->lr * (mh / (sqrt(vh) + c->eps) + wd * p[i]);
+			real gi = g[i] * clip;
+			m[i] = b1 * m[i] + (1 - b1) * gi;
+			v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+			real mh = m[i] * ibc1, vh = v[i] * ibc2;
+			p[i] -= lr * (mh / (sqrt(vh) + eps) + wd * p[i]);
 		}
 	}
 }
