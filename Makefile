@@ -214,8 +214,8 @@ $(BUILD)/tests/test_sweep: $(BUILD)/f32/tests/unit/test_sweep.o $(BUILD)/f32/ser
 # normlab against a plain PyTorch reference (bench/peer_torch.py) on the same thread count; prints
 # tokens/s for each and the ratio. Installs Debian's python3-torch when no python3 imports torch.
 .PHONY: bench-peer
-bench-peer: $(BINDIR)/normlab data
+bench-peer: $(BINDIR)/normlab $(BUILD)/bench/bench_train data
 	@python3 -c 'import torch' 2>/dev/null || /usr/bin/python3 -c 'import torch' 2>/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-torch; }
-	NORMLAB_BIN=$(BINDIR) bash bench/bench_peer.sh
+	NORMLAB_BIN=$(BINDIR) BENCH_TRAIN=$(BUILD)/bench/bench_train bash bench/bench_peer.sh
