@@ -32,33 +32,53 @@ static void derf_forward(real *out, real *cache, const real *inp, const real *p,
 	}
 }
 
+/* Columns [i0, i1) of one row: dx, the γ/β block sums, the row's parts of ∂L/∂α and ∂L/∂s. */
+static inline void derf_bwd_cols(real *restrict dx, real *restrict ag, real *restrict ab,
+				 const real *restrict x, const real *restrict dy,
+				 const real *restrict g, real a, real s, int i0, int i1,
+				 real *dar_out, real *dsr_out)
+{
+	real dar = 0, dsr = 0;
+#pragma omp simd reduction(+ : dar, dsr)
+	for (int i = i0; i < i1; i++) {
+		real u = a * x[i] + s;
+		real e = nl_exp_neg(u * u);
+		real k = dy[i] * g[i] * (real)TWO_OVER_SQRT_PI * e;
+		dx[i] += k * a;
+		dar += k * x[i];
+		dsr += k;
+		ag[i] += dy[i] * nl_erf_e(u, e);
+		ab[i] += dy[i];
+	}
+	*dar_out += dar;
+	*dsr_out += dsr;
+}
+
 static void derf_backward(real *dinp, double *dp, const real *dout, const real *cache,
 			  const real *inp, const real *p, int t0, int t1, int d,
 			  const struct norm_cfg *cfg)
 {
 	(void)cache;
 	(void)cfg;
-	const real *restrict g = p;
+	const real *g = p;
 	const real a = p[2 * d], s = p[2 * d + 1];
 	real acc[2 * NORM_MAX_D];   /* γ then β sums over the current block of rows */
-	real *restrict ag = acc, *restrict ab = acc + d;
+	real *ag = acc, *ab = acc + d;
 	memset(acc, 0, sizeof(real) * 2 * (size_t)d);
+	const int streaming = norm_streaming(t0, t1, d);
 	double da = 0, ds = 0;
 	for (int t = t0; t < t1; t++) {
-		const real *restrict x = inp + (size_t)t * d, *restrict dy = dout + (size_t)t * d;
-		real *restrict dx = dinp + (size_t)t * d;
+		const real *x = inp + (size_t)t * d, *dy = dout + (size_t)t * d;
+		real *dx = dinp + (size_t)t * d;
 		real dar = 0, dsr = 0;
-#pragma omp simd reduction(+ : dar, dsr)
-		for (int i = 0; i < d; i++) {
-			real u = a * x[i] + s;
-			real e = nl_exp_neg(u * u);
-			real k = dy[i] * g[i] * (real)TWO_OVER_SQRT_PI * e;
-			dx[i] += k * a;
-			dar += k * x[i];
-			dsr += k;
-			ag[i] += dy[i] * nl_erf_e(u, e);
-			ab[i] += dy[i];
-		}
+		if (!streaming)
+			derf_bwd_cols(dx, ag, ab, x, dy, g, a, s, 0, d, &dar, &dsr);
+		else
+			for (int i0 = 0; i0 < d; i0 += NORM_CHUNK) {
+				norm_prefetch(x, dy, dx, i0);
+				derf_bwd_cols(dx, ag, ab, x, dy, g, a, s, i0, norm_chunk_end(i0, d),
+					      &dar, &dsr);
+			}
 		da += dar;
 		ds += dsr;
 		if ((t - t0) % NORM_ROW_BLOCK == NORM_ROW_BLOCK - 1 || t == t1 - 1)

@@ -27,32 +27,50 @@ static void dyt_forward(real *out, real *cache, const real *inp, const real *p,
 	}
 }
 
+/* Columns [i0, i1) of one row: dx, the γ/β block sums; returns the row's part of ∂L/∂α. */
+static inline real dyt_bwd_cols(real *restrict dx, real *restrict ag, real *restrict ab,
+				const real *restrict x, const real *restrict dy,
+				const real *restrict g, real a, int i0, int i1)
+{
+	real dar = 0;
+#pragma omp simd reduction(+ : dar)
+	for (int i = i0; i < i1; i++) {
+		real th = nl_tanh(a * x[i]);
+		real k = dy[i] * g[i] * (1 - th * th);
+		dx[i] += k * a;
+		dar += k * x[i];
+		ag[i] += dy[i] * th;
+		ab[i] += dy[i];
+	}
+	return dar;
+}
+
 static void dyt_backward(real *dinp, double *dp, const real *dout, const real *cache,
 			 const real *inp, const real *p, int t0, int t1, int d,
 			 const struct norm_cfg *cfg)
 {
 	(void)cache;
 	(void)cfg;
-	const real *restrict g = p;
+	const real *g = p;
 	const real a = p[2 * d];
 	real acc[2 * NORM_MAX_D];   /* γ then β sums over the current block of rows */
-	real *restrict ag = acc, *restrict ab = acc + d;
+	real *ag = acc, *ab = acc + d;
 	memset(acc, 0, sizeof(real) * 2 * (size_t)d);
+	const int streaming = norm_streaming(t0, t1, d);
 	double da = 0;
 	for (int t = t0; t < t1; t++) {
-		const real *restrict x = inp + (size_t)t * d, *restrict dy = dout + (size_t)t * d;
-		real *restrict dx = dinp + (size_t)t * d;
-		real dar = 0;
-#pragma omp simd reduction(+ : dar)
-		for (int i = 0; i < d; i++) {
-			real th = nl_tanh(a * x[i]);
-			real k = dy[i] * g[i] * (1 - th * th);
-			dx[i] += k * a;
-			dar += k * x[i];
-			ag[i] += dy[i] * th;
-			ab[i] += dy[i];
+		const real *x = inp + (size_t)t * d, *dy = dout + (size_t)t * d;
+		real *dx = dinp + (size_t)t * d;
+		if (!streaming) {
+			da += dyt_bwd_cols(dx, ag, ab, x, dy, g, a, 0, d);
+		} else {
+			real dar = 0;
+			for (int i0 = 0; i0 < d; i0 += NORM_CHUNK) {
+				norm_prefetch(x, dy, dx, i0);
+				dar += dyt_bwd_cols(dx, ag, ab, x, dy, g, a, i0, norm_chunk_end(i0, d));
+			}
+			da += dar;
 		}
-		da += dar;
 		if ((t - t0) % NORM_ROW_BLOCK == NORM_ROW_BLOCK - 1 || t == t1 - 1)
 			norm_flush(dp, acc, 2 * d);
 	}

@@ -5,7 +5,7 @@
  * error δ in μ biases σ² by only δ²/σ² relative. Cache per token: μ and r = 1/√(σ²+ε).
  * Every row loop is a declared SIMD loop over restrict rows, so the sums vectorize without
  * -ffast-math (their order is fixed for a build). The backward's row sums are double; γ and β
- * gradients sum in row blocks (norm.h).
+ * gradients sum in row blocks, and large backwards prefetch (both in norm.h).
  */
 #include <string.h>
 #include <tgmath.h>
@@ -39,6 +39,26 @@ static void ln_forward(real *out, real *cache, const real *inp, const real *p,
 	}
 }
 
+/* First pass over columns [i0, i1) of one row: the γ/β block sums, and the row sums of
+ * h = dy·γ and h·x̂ into *mh, *mhx. */
+static inline void ln_bwd_sums(real *restrict ag, real *restrict ab, const real *restrict x,
+			       const real *restrict dy, const real *restrict g, real mu, real r,
+			       int i0, int i1, double *mh_out, double *mhx_out)
+{
+	double mh = 0, mhx = 0;
+#pragma omp simd reduction(+ : mh, mhx)
+	for (int i = i0; i < i1; i++) {
+		real xh = (x[i] - mu) * r;
+		real h = dy[i] * g[i];
+		mh += h;
+		mhx += (double)(h * xh);
+		ag[i] += dy[i] * xh;
+		ab[i] += dy[i];
+	}
+	*mh_out += mh;
+	*mhx_out += mhx;
+}
+
 static void ln_backward(real *dinp, double *dp, const real *dout, const real *cache,
 			const real *inp, const real *p, int t0, int t1, int d,
 			const struct norm_cfg *cfg)
@@ -46,27 +66,28 @@ static void ln_backward(real *dinp, double *dp, const real *dout, const real *ca
 	(void)cfg;
 	const real *restrict g = p;
 	real acc[2 * NORM_MAX_D];   /* γ then β sums over the current block of rows */
-	real *restrict ag = acc, *restrict ab = acc + d;
+	real *ag = acc, *ab = acc + d;
 	memset(acc, 0, sizeof(real) * 2 * (size_t)d);
+	const int streaming = norm_streaming(t0, t1, d);
 	for (int t = t0; t < t1; t++) {
-		const real *restrict x = inp + (size_t)t * d, *restrict dy = dout + (size_t)t * d;
+		const real *x = inp + (size_t)t * d, *dy = dout + (size_t)t * d;
 		real *restrict dx = dinp + (size_t)t * d;
 		const real mu = cache[2 * t], r = cache[2 * t + 1];
 		double mh = 0, mhx = 0;
-#pragma omp simd reduction(+ : mh, mhx)
-		for (int i = 0; i < d; i++) {
-			real xh = (x[i] - mu) * r;
-			real h = dy[i] * g[i];
-			mh += h;
-			mhx += (double)(h * xh);
-			ag[i] += dy[i] * xh;
-			ab[i] += dy[i];
-		}
+		/* streaming, the first pass also fetches dx ahead for the second */
+		if (!streaming)
+			ln_bwd_sums(ag, ab, x, dy, g, mu, r, 0, d, &mh, &mhx);
+		else
+			for (int i0 = 0; i0 < d; i0 += NORM_CHUNK) {
+				norm_prefetch(x, dy, dx, i0);
+				ln_bwd_sums(ag, ab, x, dy, g, mu, r, i0, norm_chunk_end(i0, d), &mh, &mhx);
+			}
 		const real a = (real)(mh / d), c = (real)(mhx / d);
+		const real *restrict xr = x, *restrict dyr = dy;
 #pragma omp simd
 		for (int i = 0; i < d; i++) {
-			real xh = (x[i] - mu) * r;
-			dx[i] += r * (dy[i] * g[i] - a - xh * c);
+			real xh = (xr[i] - mu) * r;
+			dx[i] += r * (dyr[i] * g[i] - a - xh * c);
 		}
 		if ((t - t0) % NORM_ROW_BLOCK == NORM_ROW_BLOCK - 1 || t == t1 - 1)
 			norm_flush(dp, acc, 2 * d);

@@ -28,6 +28,22 @@ static void rms_forward(real *out, real *cache, const real *inp, const real *p,
 	}
 }
 
+/* First pass over columns [i0, i1) of one row: the γ block sums and the row sum of
+ * dy·x̂·γ into *mhx. */
+static inline void rms_bwd_sums(real *restrict ag, const real *restrict x,
+				const real *restrict dy, const real *restrict g, real r, int i0,
+				int i1, double *mhx_out)
+{
+	double mhx = 0;
+#pragma omp simd reduction(+ : mhx)
+	for (int i = i0; i < i1; i++) {
+		real dxh = dy[i] * (x[i] * r);
+		mhx += (double)(dxh * g[i]);
+		ag[i] += dxh;
+	}
+	*mhx_out += mhx;
+}
+
 static void rms_backward(real *dinp, double *dp, const real *dout, const real *cache,
 			 const real *inp, const real *p, int t0, int t1, int d,
 			 const struct norm_cfg *cfg)
@@ -35,23 +51,26 @@ static void rms_backward(real *dinp, double *dp, const real *dout, const real *c
 	(void)cfg;
 	const real *restrict g = p;
 	real acc[NORM_MAX_D];   /* γ sums over the current block of rows */
-	real *restrict ag = acc;
 	memset(acc, 0, sizeof(real) * (size_t)d);
+	const int streaming = norm_streaming(t0, t1, d);
 	for (int t = t0; t < t1; t++) {
-		const real *restrict x = inp + (size_t)t * d, *restrict dy = dout + (size_t)t * d;
+		const real *x = inp + (size_t)t * d, *dy = dout + (size_t)t * d;
 		real *restrict dx = dinp + (size_t)t * d;
 		const real r = cache[t];
 		double mhx = 0;
-#pragma omp simd reduction(+ : mhx)
-		for (int i = 0; i < d; i++) {
-			real dxh = dy[i] * (x[i] * r);
-			mhx += (double)(dxh * g[i]);
-			ag[i] += dxh;
-		}
+		/* streaming, the first pass also fetches dx ahead for the second */
+		if (!streaming)
+			rms_bwd_sums(acc, x, dy, g, r, 0, d, &mhx);
+		else
+			for (int i0 = 0; i0 < d; i0 += NORM_CHUNK) {
+				norm_prefetch(x, dy, dx, i0);
+				rms_bwd_sums(acc, x, dy, g, r, i0, norm_chunk_end(i0, d), &mhx);
+			}
 		const real m = (real)(mhx / d);
+		const real *restrict xr = x, *restrict dyr = dy;
 #pragma omp simd
 		for (int i = 0; i < d; i++)
-			dx[i] += r * (dy[i] * g[i] - x[i] * r * m);
+			dx[i] += r * (dyr[i] * g[i] - xr[i] * r * m);
 		if ((t - t0) % NORM_ROW_BLOCK == NORM_ROW_BLOCK - 1 || t == t1 - 1)
 			norm_flush(dp, acc, d);
 	}

@@ -1,11 +1,14 @@
 /*
  * test_probes — the statistics the dashboard plots, on inputs whose answers are known, and the
- * vectorizable exp/tanh against libm (their documented error bounds).
+ * vectorizable exp/tanh against libm (their documented error bounds), and the norm backwards'
+ * streaming path (large calls prefetch in chunks) against the plain one.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "../test.h"
 #include "fastmath.h"
+#include "norm.h"
 #include "probes.h"
 #include "rng.h"
 
@@ -123,10 +126,65 @@ static void test_fastmath(void)
 	CHECK(isnan(nl_expf(NAN)));
 }
 
+/* One backward call over N rows takes the streaming path (norm_streaming); calls of 8 rows
+ * take the plain one. Both must give the same dinp, and the same parameter gradients up to
+ * float summation order (row blocks of 32 against calls of 8: ~1e-5 here). */
+static void test_streaming_backward(void)
+{
+	enum { N = 2048, D = 1024, ROWS = 8 };
+	CHECK(norm_streaming(0, N, D) && !norm_streaming(0, ROWS, D));
+	real *x = malloc(sizeof(real) * N * D), *dy = malloc(sizeof(real) * N * D);
+	real *dx1 = calloc((size_t)N * D, sizeof(real)), *dx2 = calloc((size_t)N * D, sizeof(real));
+	real *y = malloc(sizeof(real) * N * D), *cache = malloc(sizeof(real) * N * 4);
+	real p[2 * D + 2];
+	double dp1[2 * D + 2], dp2[2 * D + 2];
+	struct rng r;
+	rng_seed(&r, 11, 1);
+	for (size_t i = 0; i < (size_t)N * D; i++) {
+		x[i] = (real)(rng_normal(&r) + 0.3);
+		dy[i] = (real)rng_normal(&r);
+	}
+	for (int k = 0; k < norm_table_len; k++) {
+		const struct norm_kind *nk = norm_table[k];
+		struct norm_cfg cfg = { .eps = nk->default_eps, .alpha0 = 0.7, .shift0 = 0.1 };
+		size_t np = norm_param_count(nk, D);
+		norm_param_init(nk, p, D, &cfg);
+		for (size_t i = 0; i < np && i < 2 * D; i++)
+			p[i] += (real)(0.1 * rng_normal(&r));
+		nk->forward(y, cache, x, p, 0, N, D, &cfg);
+		memset(dx1, 0, sizeof(real) * N * D);
+		memset(dx2, 0, sizeof(real) * N * D);
+		memset(dp1, 0, sizeof dp1);
+		memset(dp2, 0, sizeof dp2);
+		nk->backward(dx1, dp1, dy, cache, x, p, 0, N, D, &cfg);
+		for (int t = 0; t < N; t += ROWS)
+			nk->backward(dx2, dp2, dy, cache, x, p, t, t + ROWS, D, &cfg);
+		double worst_dx = 0, worst_dp = 0;
+		for (size_t i = 0; i < (size_t)N * D; i++) {
+			double e = fabs((double)dx1[i] - dx2[i]);
+			worst_dx = e > worst_dx ? e : worst_dx;
+		}
+		for (size_t i = 0; i < np; i++) {
+			double e = fabs(dp1[i] - dp2[i]) / (1 + fabs(dp2[i]));
+			worst_dp = e > worst_dp ? e : worst_dp;
+		}
+		CHECKF(worst_dx == 0, "%s: streaming backward dinp differs by %g", nk->name, worst_dx);
+		CHECKF(worst_dp < 1e-4, "%s: streaming backward parameter gradients differ by %g "
+		       "(relative)", nk->name, worst_dp);
+	}
+	free(x);
+	free(dy);
+	free(dx1);
+	free(dx2);
+	free(y);
+	free(cache);
+}
+
 int main(void)
 {
 	test_stats();
 	test_angle();
 	test_fastmath();
+	test_streaming_backward();
 	return test_finish("probes");
 }
