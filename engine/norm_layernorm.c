@@ -1,8 +1,8 @@
 /*
  * norm_layernorm.c — LayerNorm (NORMS.md §1.1): y = γ ⊙ (x−μ)/√(σ²+ε) + β, γ=1, β=0 at init.
- * Two-pass mean/variance (one-pass E[x²]−μ² loses precision when |μ| ≫ σ, which the Pre-LN
- * residual stream reaches late in training); the passes sum in `real` across SIMD lanes: an
- * error δ in μ biases σ² by only δ²/σ² relative. Cache per token: μ and r = 1/√(σ²+ε).
+ * Mean/variance in one pass over x − x[0] (plain E[x²]−μ² loses precision when |μ| ≫ σ,
+ * which the Pre-LN residual stream reaches late in training; shifting by a sample of the row
+ * removes that), summed in `real` across SIMD lanes. Cache per token: μ and r = 1/√(σ²+ε).
  * Every row loop is a declared SIMD loop over restrict rows, so the sums vectorize without
  * -ffast-math (their order is fixed for a build). The backward's row sums are double; γ and β
  * gradients sum in row blocks, and large backwards prefetch (both in norm.h).
@@ -19,17 +19,22 @@ static void ln_forward(real *out, real *cache, const real *inp, const real *p,
 	for (int t = t0; t < t1; t++) {
 		const real *restrict x = inp + (size_t)t * d;
 		real *restrict y = out + (size_t)t * d;
-		real s = 0, v = 0;
-#pragma omp simd reduction(+ : s)
-		for (int i = 0; i < d; i++)
-			s += x[i];
-		const real mu = s / (real)d;
-#pragma omp simd reduction(+ : v)
+		/* one pass over x - K with K = x[0], a sample of the row (the shifted-data form):
+		 * Σ(x−K) and Σ(x−K)² cancel only when |μ − K| ≫ σ, which a sample of the row is not,
+		 * and the two sums run side by side instead of in two dependent passes */
+		const real K = x[0];
+		real s = 0, q = 0;
+#pragma omp simd reduction(+ : s, q)
 		for (int i = 0; i < d; i++) {
-			real c = x[i] - mu;
-			v += c * c;
+			real c = x[i] - K;
+			s += c;
+			q += c * c;
 		}
-		const real r = (real)(1.0 / sqrt((double)v / d + cfg->eps));
+		const double ms = (double)s / d;
+		double var = (double)q / d - ms * ms;
+		var = var > 0 ? var : 0;
+		const real mu = (real)(K + ms);
+		const real r = (real)(1.0 / sqrt(var + cfg->eps));
 		/* the row is in L1 by now: the third pass costs no memory traffic */
 #pragma omp simd
 		for (int i = 0; i < d; i++)

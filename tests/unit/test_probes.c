@@ -180,11 +180,38 @@ static void test_streaming_backward(void)
 	free(cache);
 }
 
+/* LayerNorm's one-pass statistics on a row far from zero (|μ| = 1e4 σ): the output must still
+ * have mean 0 and variance 1, which plain E[x²] − μ² in float would lose entirely. */
+static void test_layernorm_offset(void)
+{
+	enum { D = 512 };
+	const struct norm_kind *ln = norm_table[norm_find("layernorm")];
+	static real x[D], y[D], p[2 * D];
+	real cache[2];
+	struct norm_cfg cfg = { .eps = 1e-10 };   /* ε ≪ σ² = 1e-4, so the variance should be 1 */
+	struct rng r;
+	rng_seed(&r, 12, 1);
+	for (int i = 0; i < D; i++)
+		x[i] = (real)(100.0 + 0.01 * rng_normal(&r));
+	norm_param_init(ln, p, D, &cfg);
+	ln->forward(y, cache, x, p, 0, 1, D, &cfg);
+	double m = 0, v = 0;
+	for (int i = 0; i < D; i++)
+		m += y[i];
+	m /= D;
+	for (int i = 0; i < D; i++)
+		v += (y[i] - m) * (y[i] - m);
+	v /= D;
+	CHECKF(fabs(m) < 1e-3 && fabs(v - 1) < 0.02, "layernorm at mean 100, std 0.01: output mean "
+	       "%g, variance %g", m, v);
+}
+
 int main(void)
 {
 	test_stats();
 	test_angle();
 	test_fastmath();
 	test_streaming_backward();
+	test_layernorm_offset();
 	return test_finish("probes");
 }
