@@ -83,6 +83,12 @@ struct norm_kind {
 #define NORM_MAX_D 4096      /* spec limit on model.d_model */
 #define NORM_ROW_BLOCK 32
 
+/* Whether row t ends a block of the call's rows [t0, t1): flush the block sums after it. */
+static inline int norm_block_end(int t, int t0, int t1)
+{
+	return (t - t0) % NORM_ROW_BLOCK == NORM_ROW_BLOCK - 1 || t == t1 - 1;
+}
+
 /* dp[i] += acc[i]; acc[i] = 0 for i < n */
 static inline void norm_flush(double *restrict dp, real *restrict acc, int n)
 {

@@ -81,7 +81,7 @@ static void derf_backward(real *dinp, double *dp, const real *dout, const real *
 			}
 		da += dar;
 		ds += dsr;
-		if ((t - t0) % NORM_ROW_BLOCK == NORM_ROW_BLOCK - 1 || t == t1 - 1)
+		if (norm_block_end(t, t0, t1))
 			norm_flush(dp, acc, 2 * d);
 	}
 	dp[2 * d] += da;

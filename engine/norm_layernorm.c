@@ -94,7 +94,7 @@ static void ln_backward(real *dinp, double *dp, const real *dout, const real *ca
 			real xh = (xr[i] - mu) * r;
 			dx[i] += r * (dyr[i] * g[i] - a - xh * c);
 		}
-		if ((t - t0) % NORM_ROW_BLOCK == NORM_ROW_BLOCK - 1 || t == t1 - 1)
+		if (norm_block_end(t, t0, t1))
 			norm_flush(dp, acc, 2 * d);
 	}
 }

@@ -71,7 +71,7 @@ static void rms_backward(real *dinp, double *dp, const real *dout, const real *c
 #pragma omp simd
 		for (int i = 0; i < d; i++)
 			dx[i] += r * (dyr[i] * g[i] - xr[i] * r * m);
-		if ((t - t0) % NORM_ROW_BLOCK == NORM_ROW_BLOCK - 1 || t == t1 - 1)
+		if (norm_block_end(t, t0, t1))
 			norm_flush(dp, acc, d);
 	}
 }

@@ -67,30 +67,13 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Spins until gen moves past seen (1) or POOL_SPIN_NS pass (0). */
-static int spin_for_gen(struct pool *p, unsigned long seen)
+/* Spins until the condition holds (1) or POOL_SPIN_NS pass (0): for a worker, gen has moved
+ * past seen; for the owner (for_done), every worker has finished. */
+static int spin_until(struct pool *p, int for_done, unsigned long seen)
 {
 	double t0 = 0;
 	for (unsigned i = 0;; i++) {
-		if (atomic_load(&p->gen) != seen)
-			return 1;
-		if ((i & 127) == 127) {
-			double now = nl_now();
-			if (t0 == 0)
-				t0 = now;
-			else if ((now - t0) * 1e9 > POOL_SPIN_NS)
-				return 0;
-		}
-		cpu_relax();
-	}
-}
-
-/* Spins until every worker is done (1) or POOL_SPIN_NS pass (0). */
-static int spin_for_done(struct pool *p)
-{
-	double t0 = 0;
-	for (unsigned i = 0;; i++) {
-		if (atomic_load(&p->pending) == 0)
+		if (for_done ? atomic_load(&p->pending) == 0 : atomic_load(&p->gen) != seen)
 			return 1;
 		if ((i & 127) == 127) {
 			double now = nl_now();
@@ -111,7 +94,7 @@ static void *pool_worker(void *arg)
 	nl_free(arg);
 	pool_thread_ftz();
 	for (;;) {
-		if (!spin_for_gen(p, seen)) {
+		if (!spin_until(p, 0, seen)) {
 			pthread_mutex_lock(&p->mu);
 			atomic_fetch_add(&p->sleepers, 1);
 			while (atomic_load(&p->gen) == seen)
@@ -222,7 +205,7 @@ void pool_run(struct pool *p, pool_fn fn, void *ctx)
 
 	fn(ctx, 0, p->nth);
 
-	if (!spin_for_done(p)) {
+	if (!spin_until(p, 1, 0)) {
 		pthread_mutex_lock(&p->mu);
 		atomic_store(&p->waiting, 1);
 		while (atomic_load(&p->pending) > 0)
