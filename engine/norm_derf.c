@@ -32,22 +32,34 @@ static void derf_forward(real *out, real *cache, const real *inp, const real *p,
 	}
 }
 
-/* Columns [i0, i1) of one row: dx, the γ/β block sums, the row's parts of ∂L/∂α and ∂L/∂s. */
+/* At most this many columns per derf_bwd_cols call (its e^{-u²} buffer). */
+#define DERF_SPAN 256
+
+/* Columns [i0, i1) of one row, i1 − i0 ≤ DERF_SPAN: dx, the γ/β block sums, the row's parts of
+ * ∂L/∂α and ∂L/∂s. e^{-u²} goes through a buffer in a loop of its own: in one loop, exp then
+ * erf then the sums made a dependency chain of ~100 cycles per vector, more than out-of-order
+ * execution could overlap (0.49 ns per element from cache; split, 0.33). */
 static inline void derf_bwd_cols(real *restrict dx, real *restrict ag, real *restrict ab,
 				 const real *restrict x, const real *restrict dy,
 				 const real *restrict g, real a, real s, int i0, int i1,
 				 real *dar_out, real *dsr_out)
 {
+	real eb[DERF_SPAN];
+	real *restrict e = eb - i0;
+#pragma omp simd
+	for (int i = i0; i < i1; i++) {
+		real u = a * x[i] + s;
+		e[i] = nl_exp_neg(u * u);
+	}
 	real dar = 0, dsr = 0;
 #pragma omp simd reduction(+ : dar, dsr)
 	for (int i = i0; i < i1; i++) {
 		real u = a * x[i] + s;
-		real e = nl_exp_neg(u * u);
-		real k = dy[i] * g[i] * (real)TWO_OVER_SQRT_PI * e;
+		real k = dy[i] * g[i] * (real)TWO_OVER_SQRT_PI * e[i];
 		dx[i] += k * a;
 		dar += k * x[i];
 		dsr += k;
-		ag[i] += dy[i] * nl_erf_e(u, e);
+		ag[i] += dy[i] * nl_erf_e(u, e[i]);
 		ab[i] += dy[i];
 	}
 	*dar_out += dar;
@@ -72,7 +84,9 @@ static void derf_backward(real *dinp, double *dp, const real *dout, const real *
 		real *dx = dinp + (size_t)t * d;
 		real dar = 0, dsr = 0;
 		if (!streaming)
-			derf_bwd_cols(dx, ag, ab, x, dy, g, a, s, 0, d, &dar, &dsr);
+			for (int i0 = 0; i0 < d; i0 += DERF_SPAN)
+				derf_bwd_cols(dx, ag, ab, x, dy, g, a, s, i0,
+					      i0 + DERF_SPAN < d ? i0 + DERF_SPAN : d, &dar, &dsr);
 		else
 			for (int i0 = 0; i0 < d; i0 += NORM_CHUNK) {
 				norm_prefetch(x, dy, dx, i0);
