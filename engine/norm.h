@@ -127,10 +127,10 @@ static inline void norm_prefetch(const real *x, const real *dy, const real *dx, 
 	}
 }
 
-/* The end of the chunk that starts at column i0 of a row of d. */
-static inline int norm_chunk_end(int i0, int d)
+/* The end of the span of n columns that starts at column i0 of a row of d. */
+static inline int norm_span_end(int i0, int n, int d)
 {
-	return i0 + NORM_CHUNK < d ? i0 + NORM_CHUNK : d;
+	return i0 + n < d ? i0 + n : d;
 }
 
 /* The table, in a fixed order (index = the kind's id). */

@@ -86,12 +86,12 @@ static void derf_backward(real *dinp, double *dp, const real *dout, const real *
 		if (!streaming)
 			for (int i0 = 0; i0 < d; i0 += DERF_SPAN)
 				derf_bwd_cols(dx, ag, ab, x, dy, g, a, s, i0,
-					      i0 + DERF_SPAN < d ? i0 + DERF_SPAN : d, &dar, &dsr);
+					      norm_span_end(i0, DERF_SPAN, d), &dar, &dsr);
 		else
 			for (int i0 = 0; i0 < d; i0 += NORM_CHUNK) {
 				norm_prefetch(x, dy, dx, i0);
-				derf_bwd_cols(dx, ag, ab, x, dy, g, a, s, i0, norm_chunk_end(i0, d),
-					      &dar, &dsr);
+				derf_bwd_cols(dx, ag, ab, x, dy, g, a, s, i0,
+					      norm_span_end(i0, NORM_CHUNK, d), &dar, &dsr);
 			}
 		da += dar;
 		ds += dsr;

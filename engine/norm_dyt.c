@@ -67,7 +67,8 @@ static void dyt_backward(real *dinp, double *dp, const real *dout, const real *c
 			real dar = 0;
 			for (int i0 = 0; i0 < d; i0 += NORM_CHUNK) {
 				norm_prefetch(x, dy, dx, i0);
-				dar += dyt_bwd_cols(dx, ag, ab, x, dy, g, a, i0, norm_chunk_end(i0, d));
+				dar += dyt_bwd_cols(dx, ag, ab, x, dy, g, a, i0,
+						    norm_span_end(i0, NORM_CHUNK, d));
 			}
 			da += dar;
 		}

@@ -85,7 +85,8 @@ static void ln_backward(real *dinp, double *dp, const real *dout, const real *ca
 		else
 			for (int i0 = 0; i0 < d; i0 += NORM_CHUNK) {
 				norm_prefetch(x, dy, dx, i0);
-				ln_bwd_sums(ag, ab, x, dy, g, mu, r, i0, norm_chunk_end(i0, d), &mh, &mhx);
+				ln_bwd_sums(ag, ab, x, dy, g, mu, r, i0,
+					    norm_span_end(i0, NORM_CHUNK, d), &mh, &mhx);
 			}
 		const real a = (real)(mh / d), c = (real)(mhx / d);
 		const real *restrict xr = x, *restrict dyr = dy;

@@ -64,7 +64,8 @@ static void rms_backward(real *dinp, double *dp, const real *dout, const real *c
 		else
 			for (int i0 = 0; i0 < d; i0 += NORM_CHUNK) {
 				norm_prefetch(x, dy, dx, i0);
-				rms_bwd_sums(acc, x, dy, g, r, i0, norm_chunk_end(i0, d), &mhx);
+				rms_bwd_sums(acc, x, dy, g, r, i0,
+					     norm_span_end(i0, NORM_CHUNK, d), &mhx);
 			}
 		const real m = (real)(mhx / d);
 		const real *restrict xr = x, *restrict dyr = dy;
