@@ -83,7 +83,13 @@ $(BINDIR)/normlab: $(BUILD)/f32/engine/cli/normlab.o $(LIB32)
 	@mkdir -p $(BINDIR)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/test_%: $(BUILD)/f32/tests/unit/test_%.o $(LIB32)
+# tests/lib: harnesses the tests share (dtest: the real daemon on loopback and an HTTP client).
+TESTLIB := $(BUILD)/libnltest.a
+$(TESTLIB): $(patsubst %.c,$(BUILD)/f32/%.o,$(wildcard tests/lib/*.c))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/test_%: $(BUILD)/f32/tests/unit/test_%.o $(TESTLIB) $(LIB32)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 

@@ -12,239 +12,68 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "../lib/dtest.h"
 #include "../test.h"
 
 #define ALICE "tok-alice-0123456789abcdef"
 #define BOB "tok-bob-0123456789abcdef00"
 #define ROOT "tok-root-0123456789abcdef0"
 
-static char tmp[64], bindir[512], corpus[256];
-static int port;
-static pid_t daemon_pid;
+static struct dtest D;
 
-/* ---------- process helpers ---------- */
 
-static double now(void)
+static int call(const char *method, const char *path, const char *token, const char *body,
+		struct dtest_reply *r)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-/* ---------- HTTP client ---------- */
-
-struct reply {
-	int status;
-	char *raw;        /* whole response, headers included */
-	char *body;       /* points into raw */
-	cJSON *json;      /* parsed body, or NULL */
-};
-
-static void reply_free(struct reply *r)
-{
-	cJSON_Delete(r->json);
-	free(r->raw);
-	memset(r, 0, sizeof *r);
-}
-
-/* Decodes a chunked body in place (libmicrohttpd streams unknown-size bodies chunked). */
-static void dechunk(char *b)
-{
-	char *in = b, *out = b;
-	for (;;) {
-		char *end;
-		long n = strtol(in, &end, 16);
-		if (end == in || n <= 0)
-			break;
-		in = strstr(end, "\r\n");
-		if (!in)
-			break;
-		in += 2;
-		memmove(out, in, (size_t)n);
-		out += n;
-		in += n + 2;
-	}
-	*out = '\0';
+	return dtest_call(&D, method, path, token, body, r);
 }
 
 static int request(const char *method, const char *path, const char *token, const char *body,
-		   size_t body_len, struct reply *r)
+		   size_t body_len, struct dtest_reply *r)
 {
-	memset(r, 0, sizeof *r);
-	r->status = -1;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-		close(fd);
-		return -1;
-	}
-	char head[1024], auth[128] = "";
-	if (token)
-		snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
-	int n = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s"
-			 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", method, path,
-			 auth, body ? body_len : 0);
-	if (write(fd, head, (size_t)n) != n) {
-		close(fd);
-		return -1;
-	}
-	for (size_t off = 0; body && off < body_len;) {
-		ssize_t w = write(fd, body + off, body_len - off);
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
-	size_t cap = 1 << 16, got = 0;
-	r->raw = malloc(cap);
-	ssize_t k;
-	while ((k = read(fd, r->raw + got, cap - 1 - got)) > 0) {
-		got += (size_t)k;
-		if (got + 1 >= cap) {
-			cap *= 2;
-			r->raw = realloc(r->raw, cap);
-		}
-	}
-	r->raw[got] = '\0';
-	close(fd);
-	sscanf(r->raw, "HTTP/1.%*d %d", &r->status);
-	char *sep = strstr(r->raw, "\r\n\r\n");
-	r->body = sep ? sep + 4 : r->raw + got;
-	if (strcasestr(r->raw, "Transfer-Encoding: chunked") && sep && strcasestr(r->raw, "Transfer-Encoding: chunked") < sep)
-		dechunk(r->body);
-	r->json = cJSON_Parse(r->body);
-	return r->status;
-}
-
-static int call(const char *method, const char *path, const char *token, const char *body,
-		struct reply *r)
-{
-	return request(method, path, token, body, body ? strlen(body) : 0, r);
-}
-
-static double num(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsNumber(v) ? v->valuedouble : -1e300;
-}
-
-static const char *str(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsString(v) ? v->valuestring : "";
+	return dtest_request(&D, method, path, token, body, body_len, r);
 }
 
 /* ---------- daemon ---------- */
 
 static int start_daemon(int workers, int budget, int ckpt_every)
 {
-	char db[256], runs[256], tokens[256], listen[64], w[16], b[16], ck[16], exe[600], log[256];
-	snprintf(db, sizeof db, "%s/db/normlab.db", tmp);
-	snprintf(runs, sizeof runs, "%s/runs", tmp);
-	snprintf(tokens, sizeof tokens, "%s/tokens", tmp);
-	snprintf(exe, sizeof exe, "%s/normlabd", bindir);
-	snprintf(log, sizeof log, "%s/daemon.log", tmp);
+	char w[16], b[16], ck[16];
 	snprintf(w, sizeof w, "%d", workers);
 	snprintf(b, sizeof b, "%d", budget);
 	snprintf(ck, sizeof ck, "%d", ckpt_every);
-	for (int attempt = 0; attempt < 8; attempt++) {
-		port = 20000 + (int)((getpid() * 7919 + attempt * 977 + (long)now()) % 40000);
-		snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
-		pid_t pid = fork();
-		if (pid == 0) {
-			int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-			if (fd >= 0) {
-				dup2(fd, 1);
-				dup2(fd, 2);
-			}
-			execl(exe, exe, "--listen", listen, "--db", db, "--runs", runs, "--tokens", tokens,
-			      "--data-dir", tmp, "--workers", w, "--thread_budget", b,
-			      "--checkpoint_every", ck, (char *)NULL);
-			_exit(127);
-		}
-		for (int i = 0; i < 200; i++) {
-			struct reply r;
-			int st = call("GET", "/api/v1/health", NULL, NULL, &r);
-			reply_free(&r);
-			if (st == 200) {
-				daemon_pid = pid;
-				return 0;
-			}
-			if (waitpid(pid, NULL, WNOHANG) == pid)
-				break;
-			sleep_ms(50);
-		}
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
-	return -1;
+	const char *args[] = { "--workers", w, "--thread_budget", b, "--checkpoint_every", ck, NULL };
+	return dtest_start(&D, args);
 }
 
 static int stop_daemon(int sig)
 {
-	int status = 0;
-	kill(daemon_pid, sig);
-	waitpid(daemon_pid, &status, 0);
-	daemon_pid = 0;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return dtest_stop(&D, sig);
 }
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	fputs(text, f);
-	fclose(f);
-}
-
-static void write_corpus(void)
-{
-	static const char *const words[] = { "the", "norm", "of", "layer", "and", "variance",
-		"grows", "with", "depth", "in", "pre", "post", "tanh", "residual", "stream", "a" };
-	unsigned r = 12345;
-	FILE *f = fopen(corpus, "w");
-	for (int i = 0; i < 40000; i++) {
-		r = r * 1103515245u + 12345u;
-		fputs(words[(r >> 16) % 16], f);
-		fputc((r >> 8) % 11 == 0 ? '\n' : ' ', f);
-	}
-	fclose(f);
-}
-
 /* Polls the sweep until all `n` cells succeeded; returns the number that did. */
 static int wait_sweep(int64_t id, int n, double timeout)
 {
 	char path[96];
 	snprintf(path, sizeof path, "/api/v1/sweeps/%lld", (long long)id);
-	double until = now() + timeout;
+	double until = dtest_now() + timeout;
 	int ok = 0;
-	while (now() < until) {
-		struct reply r;
+	while (dtest_now() < until) {
+		struct dtest_reply r;
 		call("GET", path, NULL, NULL, &r);
 		const cJSON *counts = cJSON_GetObjectItemCaseSensitive(r.json, "counts");
-		ok = (int)num(counts, "succeeded");
-		int bad = (int)(num(counts, "failed") + num(counts, "diverged") + num(counts, "cancelled"));
-		reply_free(&r);
+		ok = (int)dtest_num(counts, "succeeded");
+		int bad = (int)(dtest_num(counts, "failed") + dtest_num(counts, "diverged") + dtest_num(counts, "cancelled"));
+		dtest_reply_free(&r);
 		if (ok >= n || bad > 0)
 			break;
-		sleep_ms(200);
+		dtest_sleep_ms(200);
 	}
 	return ok;
 }
@@ -253,19 +82,19 @@ static int wait_sweep(int64_t id, int n, double timeout)
 static int sweep_cells(int64_t id, int64_t *ids, int cap)
 {
 	char path[96];
-	struct reply r;
+	struct dtest_reply r;
 	int n = 0;
 	snprintf(path, sizeof path, "/api/v1/sweeps/%lld", (long long)id);
 	call("GET", path, NULL, NULL, &r);
 	const cJSON *c, *cells = cJSON_GetObjectItemCaseSensitive(r.json, "cells");
 	cJSON_ArrayForEach(c, cells) {
-		int cell = (int)num(c, "cell");
+		int cell = (int)dtest_num(c, "cell");
 		if (cell >= 0 && cell < cap) {
-			ids[cell] = (int64_t)num(c, "id");
+			ids[cell] = (int64_t)dtest_num(c, "id");
 			n++;
 		}
 	}
-	reply_free(&r);
+	dtest_reply_free(&r);
 	return n;
 }
 
@@ -276,7 +105,7 @@ static const char *tiny_base(void)
 		 "{\"model\":{\"n_layer\":2,\"d_model\":32,\"n_head\":2,\"seq_len\":32},"
 		 "\"data\":{\"path\":\"%s\"},\"train\":{\"steps\":60,\"batch_size\":4,\"warmup\":5,"
 		 "\"lr\":0.003},\"probe\":{\"every\":5,\"depth_every\":20,\"samples_every\":30,"
-		 "\"samples\":64,\"val_every\":30}}", corpus);
+		 "\"samples\":64,\"val_every\":30}}", D.corpus);
 	return buf;
 }
 
@@ -284,18 +113,18 @@ static const char *tiny_base(void)
 
 static void test_sweep_end_to_end(void)
 {
-	struct reply r;
+	struct dtest_reply r;
 	char body[2048], path[160];
 	snprintf(body, sizeof body,
 		 "{\"base\":%s,\"grid\":{\"norm.type\":[\"layernorm\",\"dyt\"],"
 		 "\"norm.placement\":[\"pre\",\"post\"]},\"seeds\":[1,2],\"name\":\"e2e\"}", tiny_base());
 	CHECK(call("POST", "/api/v1/sweeps?dry_run=1", ALICE, body, &r) == 200);
-	CHECKF(num(r.json, "count") == 8, "dry run count %g", num(r.json, "count"));
-	reply_free(&r);
+	CHECKF(dtest_num(r.json, "count") == 8, "dry run count %g", dtest_num(r.json, "count"));
+	dtest_reply_free(&r);
 	CHECK(call("POST", "/api/v1/sweeps", ALICE, body, &r) == 201);
-	int64_t sweep = (int64_t)num(r.json, "id");
-	CHECKF(num(r.json, "count") == 8, "%s", r.body);
-	reply_free(&r);
+	int64_t sweep = (int64_t)dtest_num(r.json, "id");
+	CHECKF(dtest_num(r.json, "count") == 8, "%s", r.body);
+	dtest_reply_free(&r);
 	CHECKF(wait_sweep(sweep, 8, 180) == 8, "all 8 cells should succeed");
 	int64_t ids[8] = { 0 };
 	CHECK(sweep_cells(sweep, ids, 8) == 8);
@@ -304,45 +133,45 @@ static void test_sweep_end_to_end(void)
 	/* an experiment */
 	snprintf(path, sizeof path, "/api/v1/experiments/%lld", (long long)id);
 	CHECK(call("GET", path, NULL, NULL, &r) == 200);
-	CHECK(strcmp(str(r.json, "status"), "succeeded") == 0);
-	CHECK(num(r.json, "step") == 60);
-	CHECK(strcmp(str(r.json, "owner"), "alice") == 0);
+	CHECK(strcmp(dtest_str(r.json, "status"), "succeeded") == 0);
+	CHECK(dtest_num(r.json, "step") == 60);
+	CHECK(strcmp(dtest_str(r.json, "owner"), "alice") == 0);
 	CHECK(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(r.json, "spec")));
-	reply_free(&r);
+	dtest_reply_free(&r);
 
 	/* metric names, a downsampled series */
 	snprintf(path, sizeof path, "/api/v1/experiments/%lld/metrics", (long long)id);
 	CHECK(call("GET", path, NULL, NULL, &r) == 200);
 	CHECK(strstr(r.body, "\"loss\"") && strstr(r.body, "\"resid.var\""));
-	reply_free(&r);
+	dtest_reply_free(&r);
 	snprintf(path, sizeof path, "/api/v1/experiments/%lld/metrics/loss?buckets=5", (long long)id);
 	CHECK(call("GET", path, NULL, NULL, &r) == 200);
 	const cJSON *steps = cJSON_GetObjectItemCaseSensitive(r.json, "step");
 	const cJSON *mx = cJSON_GetObjectItemCaseSensitive(r.json, "max");
 	CHECKF(cJSON_GetArraySize(steps) >= 1 && cJSON_GetArraySize(steps) <= 5, "%s", r.body);
 	CHECK(cJSON_GetArraySize(mx) == cJSON_GetArraySize(steps));
-	reply_free(&r);
+	dtest_reply_free(&r);
 	snprintf(path, sizeof path, "/api/v1/experiments/%lld/metrics/loss?buckets=1000", (long long)id);
 	CHECK(call("GET", path, NULL, NULL, &r) == 200);
 	/* loss every 5 steps plus step 1: 13 points, each its own bucket */
 	CHECKF(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r.json, "step")) == 13, "%s", r.body);
-	reply_free(&r);
+	dtest_reply_free(&r);
 
 	/* depth: one value per layer */
 	snprintf(path, sizeof path, "/api/v1/experiments/%lld/depth/resid.var?step=latest", (long long)id);
 	CHECK(call("GET", path, NULL, NULL, &r) == 200);
 	CHECKF(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r.json, "values")) == 2, "%s", r.body);
-	CHECK(num(r.json, "step") == 60);
-	reply_free(&r);
+	CHECK(dtest_num(r.json, "step") == 60);
+	dtest_reply_free(&r);
 	snprintf(path, sizeof path, "/api/v1/experiments/%lld/depth/var?step=20", (long long)id);
 	CHECK(call("GET", path, NULL, NULL, &r) == 200);
 	const cJSON *sites = cJSON_GetObjectItemCaseSensitive(r.json, "sites");
 	CHECKF(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(sites, "resid")) == 2, "%s", r.body);
-	reply_free(&r);
+	dtest_reply_free(&r);
 	snprintf(path, sizeof path, "/api/v1/experiments/%lld/depth/grad.resid?form=matrix", (long long)id);
 	CHECK(call("GET", path, NULL, NULL, &r) == 200);
 	CHECKF(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r.json, "steps")) == 4, "%s", r.body);
-	reply_free(&r);
+	dtest_reply_free(&r);
 
 	/* samples of a norm site */
 	snprintf(path, sizeof path, "/api/v1/experiments/%lld/samples?site=blocks.0.norm1&step=latest",
@@ -350,7 +179,7 @@ static void test_sweep_end_to_end(void)
 	CHECK(call("GET", path, NULL, NULL, &r) == 200);
 	CHECKF(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r.json, "x")) == 64, "%.300s", r.body);
 	CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r.json, "channel")) == 64);
-	reply_free(&r);
+	dtest_reply_free(&r);
 
 	/* CSV export: a header and every scalar point */
 	snprintf(path, sizeof path, "/api/v1/experiments/%lld/metrics.csv", (long long)id);
@@ -360,7 +189,7 @@ static void test_sweep_end_to_end(void)
 		loss_rows++;
 	CHECKF(strncmp(r.body, "step,name,value\n", 16) == 0, "%.80s", r.body);
 	CHECKF(loss_rows == 13, "CSV loss rows %d", loss_rows);
-	reply_free(&r);
+	dtest_reply_free(&r);
 
 	/* compare: grouped by norm type, mean ± std over the 4 runs of each type */
 	snprintf(path, sizeof path, "/api/v1/compare?ids=%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld"
@@ -376,7 +205,7 @@ static void test_sweep_end_to_end(void)
 		CHECK(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(g, "std")));
 		CHECK(n && cJSON_GetArraySize(n) > 0 && cJSON_GetArrayItem(n, 0)->valuedouble == 4);
 	}
-	reply_free(&r);
+	dtest_reply_free(&r);
 
 	/* the list, filtered */
 	snprintf(path, sizeof path, "/api/v1/experiments?sweep=%lld&norm_type=dyt&page_size=3",
@@ -384,23 +213,23 @@ static void test_sweep_end_to_end(void)
 	CHECK(call("GET", path, NULL, NULL, &r) == 200);
 	CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r.json, "items")) == 3);
 	CHECK(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(r.json, "next_page_token")));
-	reply_free(&r);
+	dtest_reply_free(&r);
 
 	/* events replay from the start (SSE, the stream ends when the daemon stops; read a bit) */
 	CHECK(call("GET", "/metrics", NULL, NULL, &r) == 200);
 	CHECK(strstr(r.body, "normlab_up 1") != NULL);
 	CHECK(strstr(r.body, "normlab_runs_finished_total") != NULL);
-	reply_free(&r);
+	dtest_reply_free(&r);
 	CHECK(call("GET", "/api/v1/openapi.json", NULL, NULL, &r) == 200);
 	CHECK(r.json && cJSON_GetObjectItemCaseSensitive(r.json, "paths"));
-	reply_free(&r);
+	dtest_reply_free(&r);
 }
 
 /* Reads an SSE stream for about `ms` milliseconds (it never ends by itself); returns the text. */
 static char *sse_read(const char *path, const char *last_event_id, int ms)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)D.port) };
 	struct timeval tv = { 0, 200000 };
 	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -416,8 +245,8 @@ static char *sse_read(const char *path, const char *last_event_id, int ms)
 			 path, hdr);
 	if (write(fd, head, (size_t)n) == n) {
 		size_t got = 0;
-		double until = now() + ms / 1000.0;
-		while (now() < until && got < (1 << 20) - 4096) {
+		double until = dtest_now() + ms / 1000.0;
+		while (dtest_now() < until && got < (1 << 20) - 4096) {
 			ssize_t k = read(fd, out + got, 4095);
 			if (k > 0)
 				got += (size_t)k;
@@ -452,7 +281,7 @@ static void test_events(void)
 static char *daemon_loss(int64_t id)
 {
 	char path[96];
-	struct reply r;
+	struct dtest_reply r;
 	snprintf(path, sizeof path, "/api/v1/experiments/%lld/metrics.csv", (long long)id);
 	call("GET", path, NULL, NULL, &r);
 	size_t cap = strlen(r.body) + 1, len = 0;
@@ -464,7 +293,7 @@ static char *daemon_loss(int64_t id)
 		if (sscanf(line, "%lld,%63[^,],%63s", &step, name, value) == 3 && strcmp(name, "loss") == 0)
 			len += (size_t)snprintf(out + len, cap - len, "%lld,%s\n", step, value);
 	}
-	reply_free(&r);
+	dtest_reply_free(&r);
 	return out;
 }
 
@@ -472,10 +301,10 @@ static char *daemon_loss(int64_t id)
 static char *cli_loss(const char *spec_json, int cell)
 {
 	char spec[256], out[256], cmd[1400];
-	snprintf(spec, sizeof spec, "%s/cell%d.json", tmp, cell);
-	snprintf(out, sizeof out, "%s/cli%d", tmp, cell);
-	write_file(spec, spec_json);
-	snprintf(cmd, sizeof cmd, "'%s/normlab' train '%s' --out '%s' 2>/dev/null", bindir, spec, out);
+	snprintf(spec, sizeof spec, "%s/cell%d.json", D.tmp, cell);
+	snprintf(out, sizeof out, "%s/cli%d", D.tmp, cell);
+	dtest_write_file(spec, spec_json);
+	snprintf(cmd, sizeof cmd, "'%s/normlab' train '%s' --out '%s' 2>/dev/null", D.bindir, spec, out);
 	if (system(cmd) != 0)
 		return calloc(1, 1);
 	snprintf(cmd, sizeof cmd, "%s/metrics.jsonl", out);
@@ -497,36 +326,36 @@ static char *cli_loss(const char *spec_json, int cell)
 
 static void test_crash_recovery(void)
 {
-	struct reply r;
+	struct dtest_reply r;
 	char body[2048], base[700];
 	snprintf(base, sizeof base,
 		 "{\"model\":{\"n_layer\":2,\"d_model\":64,\"n_head\":2,\"seq_len\":64},"
 		 "\"data\":{\"path\":\"%s\"},\"train\":{\"steps\":400,\"batch_size\":8,\"warmup\":10,"
 		 "\"lr\":0.002},\"probe\":{\"every\":5,\"depth_every\":100,\"samples_every\":200,"
-		 "\"samples\":32,\"val_every\":100}}", corpus);
+		 "\"samples\":32,\"val_every\":100}}", D.corpus);
 	snprintf(body, sizeof body, "{\"base\":%s,\"grid\":{\"norm.type\":[\"rmsnorm\",\"derf\"]},"
 		 "\"seeds\":[3,4],\"name\":\"crash\"}", base);
 	CHECK(call("POST", "/api/v1/sweeps", ALICE, body, &r) == 201);
-	int64_t sweep = (int64_t)num(r.json, "id");
-	reply_free(&r);
+	int64_t sweep = (int64_t)dtest_num(r.json, "id");
+	dtest_reply_free(&r);
 	int64_t ids[4] = { 0 };
 	CHECK(sweep_cells(sweep, ids, 4) == 4);
 
 	/* wait until a run is past its first checkpoint, then kill -9 */
-	double until = now() + 120;
+	double until = dtest_now() + 120;
 	int killed_mid = 0;
-	while (now() < until && !killed_mid) {
+	while (dtest_now() < until && !killed_mid) {
 		for (int i = 0; i < 4 && !killed_mid; i++) {
 			char path[96];
 			snprintf(path, sizeof path, "/api/v1/experiments/%lld", (long long)ids[i]);
 			call("GET", path, NULL, NULL, &r);
-			if (strcmp(str(r.json, "status"), "running") == 0 &&
-			    num(r.json, "checkpoint_step") >= 50 && num(r.json, "step") < 350)
+			if (strcmp(dtest_str(r.json, "status"), "running") == 0 &&
+			    dtest_num(r.json, "checkpoint_step") >= 50 && dtest_num(r.json, "step") < 350)
 				killed_mid = 1;
-			reply_free(&r);
+			dtest_reply_free(&r);
 		}
 		if (!killed_mid)
-			sleep_ms(20);
+			dtest_sleep_ms(20);
 	}
 	CHECKF(killed_mid, "no run was caught mid-way");
 	int code = stop_daemon(SIGKILL);
@@ -539,7 +368,7 @@ static void test_crash_recovery(void)
 		snprintf(path, sizeof path, "/api/v1/experiments/%lld", (long long)ids[i]);
 		call("GET", path, NULL, NULL, &r);
 		char *spec = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(r.json, "spec"));
-		reply_free(&r);
+		dtest_reply_free(&r);
 		char *got = daemon_loss(ids[i]), *want = cli_loss(spec, i);
 		int lines = 0;
 		for (char *p = want; *p; p++)
@@ -557,23 +386,23 @@ static void test_crash_recovery(void)
 
 static int count_experiments(void)
 {
-	struct reply r;
+	struct dtest_reply r;
 	int n = 0;
 	call("GET", "/api/v1/experiments?page_size=1000", NULL, NULL, &r);
 	n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r.json, "items"));
-	reply_free(&r);
+	dtest_reply_free(&r);
 	return n;
 }
 
-static int problem_names(const struct reply *r, int status, const char *code, const char *word)
+static int problem_names(const struct dtest_reply *r, int status, const char *code, const char *word)
 {
 	return r->status == status && strstr(r->raw, "application/problem+json") &&
-	       strcmp(str(r->json, "code"), code) == 0 && (!word || strstr(r->body, word));
+	       strcmp(dtest_str(r->json, "code"), code) == 0 && (!word || strstr(r->body, word));
 }
 
 static void test_bad_input(void)
 {
-	struct reply r;
+	struct dtest_reply r;
 	int before = count_experiments();
 	CHECK(before > 0);
 	int64_t alice_run;
@@ -582,28 +411,28 @@ static void test_bad_input(void)
 	char body[1024];
 	snprintf(body, sizeof body, "{\"name\":\"alices\",\"data\":{\"path\":\"%s\"},\"model\":{\"n_layer\":1,"
 		 "\"d_model\":16,\"n_head\":2,\"seq_len\":16},\"train\":{\"steps\":100000,\"batch_size\":2}}",
-		 corpus);
+		 D.corpus);
 	CHECK(call("POST", "/api/v1/experiments", ALICE, body, &r) == 201);
-	alice_run = (int64_t)num(r.json, "id");
-	reply_free(&r);
+	alice_run = (int64_t)dtest_num(r.json, "id");
+	dtest_reply_free(&r);
 	before = count_experiments();
 
 	call("POST", "/api/v1/experiments", ALICE, "{\"model\": {\"n_layer\": 2,", &r);
 	CHECKF(problem_names(&r, 400, "invalid_json", "line"), "malformed: %s", r.body);
-	reply_free(&r);
+	dtest_reply_free(&r);
 	call("POST", "/api/v1/experiments", ALICE, "{\"modle\":{}}", &r);
 	CHECKF(problem_names(&r, 400, "invalid_spec", "/modle"), "unknown field: %s", r.body);
-	reply_free(&r);
+	dtest_reply_free(&r);
 	call("POST", "/api/v1/experiments", ALICE, "{\"seed\":\"1\"}", &r);
 	CHECKF(problem_names(&r, 400, "invalid_spec", "/seed"), "wrong type: %s", r.body);
-	reply_free(&r);
+	dtest_reply_free(&r);
 	call("POST", "/api/v1/experiments", ALICE, "{\"model\":{\"n_layer\":-1}}", &r);
 	CHECKF(problem_names(&r, 400, "invalid_spec", "/model/n_layer") && strstr(r.body, "1..64"),
 	       "out of range: %s", r.body);
-	reply_free(&r);
+	dtest_reply_free(&r);
 	call("POST", "/api/v1/experiments", ALICE, "{\"model\":{\"n_layer\":24,\"d_model\":2048}}", &r);
 	CHECKF(problem_names(&r, 422, "run_too_large", "limit"), "too large: %s", r.body);
-	reply_free(&r);
+	dtest_reply_free(&r);
 
 	size_t big = 10u << 20;
 	char *huge = malloc(big);
@@ -612,7 +441,7 @@ static void test_bad_input(void)
 	huge[big - 1] = '}';
 	request("POST", "/api/v1/experiments", ALICE, huge, big, &r);
 	CHECKF(problem_names(&r, 413, "body_too_large", "1048576"), "10 MB: %d %s", r.status, r.body);
-	reply_free(&r);
+	dtest_reply_free(&r);
 	size_t deep = 10000;
 	for (size_t i = 0; i < deep; i++) {
 		huge[i] = '[';
@@ -620,90 +449,79 @@ static void test_bad_input(void)
 	}
 	request("POST", "/api/v1/experiments", ALICE, huge, 2 * deep, &r);
 	CHECKF(problem_names(&r, 400, "json_too_deep", "64"), "deep: %d %s", r.status, r.body);
-	reply_free(&r);
+	dtest_reply_free(&r);
 	free(huge);
 
 	call("GET", "/api/v1/nothing-here", NULL, NULL, &r);
 	CHECK(problem_names(&r, 404, "not_found", NULL));
-	reply_free(&r);
+	dtest_reply_free(&r);
 	call("PUT", "/api/v1/experiments", ALICE, "{}", &r);
 	CHECKF(problem_names(&r, 405, "method_not_allowed", NULL) && strstr(r.raw, "Allow:"),
 	       "405: %s", r.raw);
-	reply_free(&r);
+	dtest_reply_free(&r);
 	call("POST", "/api/v1/experiments", NULL, "{}", &r);
 	CHECK(problem_names(&r, 401, "missing_token", NULL));
-	reply_free(&r);
+	dtest_reply_free(&r);
 	call("POST", "/api/v1/experiments", "tok-nobody-0000000000000", "{}", &r);
 	CHECK(problem_names(&r, 401, "invalid_token", NULL));
-	reply_free(&r);
+	dtest_reply_free(&r);
 
 	char path[128];
 	snprintf(path, sizeof path, "/api/v1/experiments/%lld/cancel", (long long)alice_run);
 	call("POST", path, BOB, NULL, &r);
 	CHECKF(problem_names(&r, 403, "forbidden", "alice"), "bob cancels: %s", r.body);
-	reply_free(&r);
+	dtest_reply_free(&r);
 	snprintf(path, sizeof path, "/api/v1/experiments/%lld", (long long)alice_run);
 	call("DELETE", path, BOB, NULL, &r);
 	CHECK(problem_names(&r, 403, "forbidden", NULL));
-	reply_free(&r);
+	dtest_reply_free(&r);
 	call("PATCH", path, BOB, "{\"notes\":\"mine now\"}", &r);
 	CHECK(problem_names(&r, 403, "forbidden", NULL));
-	reply_free(&r);
+	dtest_reply_free(&r);
 	call("PATCH", path, ALICE, "{\"colour\":\"red\"}", &r);
 	CHECKF(r.status == 400 && strstr(r.body, "/colour"), "unknown PATCH field: %s", r.body);
-	reply_free(&r);
+	dtest_reply_free(&r);
 	call("GET", "/api/v1/experiments?page_size=0", NULL, NULL, &r);
 	CHECKF(r.status == 400 && strstr(r.body, "page_size"), "page_size=0: %s", r.body);
-	reply_free(&r);
+	dtest_reply_free(&r);
 
 	/* nothing stored changed, and the daemon is up */
 	CHECK(count_experiments() == before);
 	CHECK(call("GET", "/api/v1/health", NULL, NULL, &r) == 200);
-	reply_free(&r);
+	dtest_reply_free(&r);
 
 	/* the owner and an admin may: alice patches, root cancels */
 	call("PATCH", path, ALICE, "{\"tags\":[\"keep\"],\"notes\":\"ok\"}", &r);
 	CHECKF(r.status == 200 && strstr(r.body, "\"keep\""), "owner patch: %s", r.body);
-	reply_free(&r);
+	dtest_reply_free(&r);
 	snprintf(path, sizeof path, "/api/v1/experiments/%lld/cancel", (long long)alice_run);
 	call("POST", path, ROOT, NULL, &r);
 	CHECKF(r.status == 200 || r.status == 202, "admin cancel: %d %s", r.status, r.body);
-	reply_free(&r);
+	dtest_reply_free(&r);
 	snprintf(path, sizeof path, "/api/v1/experiments/%lld", (long long)alice_run);
-	double until = now() + 30;
+	double until = dtest_now() + 30;
 	int cancelled = 0;
-	while (now() < until && !cancelled) {
+	while (dtest_now() < until && !cancelled) {
 		call("GET", path, NULL, NULL, &r);
-		cancelled = strcmp(str(r.json, "status"), "cancelled") == 0;
-		reply_free(&r);
+		cancelled = strcmp(dtest_str(r.json, "status"), "cancelled") == 0;
+		dtest_reply_free(&r);
 		if (!cancelled)
-			sleep_ms(50);
+			dtest_sleep_ms(50);
 	}
 	CHECK(cancelled);
 }
 
 int main(void)
 {
-	const char *b = getenv("NORMLAB_BIN");
-	snprintf(bindir, sizeof bindir, "%s", b && *b ? b : "bin");
-	if (bindir[0] != '/') {
-		char cwd[200], rel[256];
-		snprintf(rel, sizeof rel, "%.255s", bindir);
-		if (getcwd(cwd, sizeof cwd))
-			snprintf(bindir, sizeof bindir, "%.200s/%.255s", cwd, rel);
-	}
-	snprintf(tmp, sizeof tmp, "/tmp/nl_daemon_XXXXXX");
-	if (!mkdtemp(tmp))
+	if (dtest_init(&D, "daemon") != 0)
 		return 1;
-	snprintf(corpus, sizeof corpus, "%s/corpus.txt", tmp);
-	write_corpus();
+	dtest_write_corpus(&D);
 	char tokens[128];
-	snprintf(tokens, sizeof tokens, "%s/tokens", tmp);
-	write_file(tokens, ALICE " alice user\n" BOB " bob user\n" ROOT " root admin\n");
-	signal(SIGPIPE, SIG_IGN);
+	snprintf(tokens, sizeof tokens, "%s/tokens", D.tmp);
+	dtest_write_file(tokens, ALICE " alice user\n" BOB " bob user\n" ROOT " root admin\n");
 
 	if (start_daemon(2, 2, 50) != 0) {
-		CHECKF(0, "the daemon did not start (see %s/daemon.log)", tmp);
+		CHECKF(0, "the daemon did not start (see %s)", D.log);
 		return test_finish("daemon");
 	}
 	test_sweep_end_to_end();
@@ -712,16 +530,6 @@ int main(void)
 	test_bad_input();
 	int code = stop_daemon(SIGTERM);
 	CHECKF(code == 0, "SIGTERM: exit %d", code);
-	if (test_fail_count) {
-		char cmd[160];
-		snprintf(cmd, sizeof cmd, "tail -n 30 %s/daemon.log >&2", tmp);
-		if (system(cmd) != 0)
-			fprintf(stderr, "(no daemon log)\n");
-	} else {
-		char cmd[160];
-		snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", tmp);
-	}
+	dtest_cleanup(&D, test_fail_count == 0);
 	return test_finish("daemon");
 }
