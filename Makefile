@@ -93,6 +93,13 @@ $(BUILD)/tests/test_%: $(BUILD)/f32/tests/unit/test_%.o $(TESTLIB) $(LIB32)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
+# The CLI on the double-precision engine: reference gradients (`grads --ckpt` at a float run's
+# parameters) for test_reference.
+CLI64 := $(BUILD)/f64/bin/normlab
+$(CLI64): $(BUILD)/f64/engine/cli/normlab.o $(LIB64)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/f64_%: $(BUILD)/f64/tests/unit/f64_%.o $(LIB64)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
@@ -155,7 +162,7 @@ check-banned:
 test: deps
 	$(MAKE) test-run
 
-test-run: check-banned $(BINS) $(TESTS) $(SAN_CLI) data web
+test-run: check-banned $(BINS) $(TESTS) $(SAN_CLI) $(CLI64) data web
 	@BUILD=$(BUILD) NORMLAB_BIN=$(BINDIR) NORMLAB_SAN_BIN=$(SAN_CLI) bash tests/run.sh
 
 asan:

@@ -85,8 +85,11 @@ out:
 	return rc;
 }
 
+/* widen: the double build may also take F32 tensors (widening is exact), so a float run's
+ * parameters can be evaluated by the double engine as a reference. Resume never widens: it must
+ * continue the same arithmetic. */
 static int load_tensors(const struct gpt_layout *lay, struct st_file *f, const char *prefix,
-			real *base, const char *path, struct nl_err *err)
+			real *base, int widen, const char *path, struct nl_err *err)
 {
 	char name[ST_NAME_MAX];
 	for (int i = 0; i < lay->n_tensors; i++) {
@@ -95,13 +98,22 @@ static int load_tensors(const struct gpt_layout *lay, struct st_file *f, const c
 		const struct st_tensor *st = st_find(f, name);
 		if (!st)
 			return nl_err_set(err, NL_EINVAL, "%s: tensor %s is missing", path, name);
-		if (strcmp(st->dtype, NL_REAL_NAME) != 0 || st->nbytes != t->len * sizeof(real) ||
+		int wide = widen && sizeof(real) == sizeof(double) && strcmp(st->dtype, "F32") == 0 &&
+			   st->nbytes == t->len * sizeof(float);
+		if ((!wide && (strcmp(st->dtype, NL_REAL_NAME) != 0 ||
+			       st->nbytes != t->len * sizeof(real))) ||
 		    st->ndim != t->ndim || st->shape[0] != t->shape[0] ||
 		    (t->ndim == 2 && st->shape[1] != t->shape[1]))
 			return nl_err_set(err, NL_EINVAL, "%s: tensor %s has dtype %s and %zu bytes; "
 					  "the model needs %s and %zu", path, name, st->dtype,
 					  st->nbytes, NL_REAL_NAME, t->len * sizeof(real));
-		memcpy(base + t->off, st->data, st->nbytes);
+		if (wide) {
+			const float *src = st->data;
+			for (size_t k = 0; k < t->len; k++)
+				base[t->off + k] = (real)src[k];
+		} else {
+			memcpy(base + t->off, st->data, st->nbytes);
+		}
 	}
 	return 0;
 }
@@ -137,9 +149,9 @@ int ckpt_load(struct trainer *t, const char *path, struct nl_err *err)
 		goto out;
 	}
 	const struct gpt_layout *lay = &t->model.lay;
-	if ((rc = load_tensors(lay, f, "", t->model.params, path, err)) ||
-	    (rc = load_tensors(lay, f, "optim.m.", t->opt.m, path, err)) ||
-	    (rc = load_tensors(lay, f, "optim.v.", t->opt.v, path, err)))
+	if ((rc = load_tensors(lay, f, "", t->model.params, 0, path, err)) ||
+	    (rc = load_tensors(lay, f, "optim.m.", t->opt.m, 0, path, err)) ||
+	    (rc = load_tensors(lay, f, "optim.v.", t->opt.v, 0, path, err)))
 		goto out;
 	t->step = st_step;
 	t->data_rng = r;
@@ -156,7 +168,7 @@ int ckpt_load_params(struct gpt *m, const char *path, struct nl_err *err)
 	int rc = st_open(&f, path, err);
 	if (rc)
 		return rc;
-	rc = load_tensors(&m->lay, f, "", m->params, path, err);
+	rc = load_tensors(&m->lay, f, "", m->params, 1, path, err);
 	st_close(f);
 	return rc;
 }

@@ -18,8 +18,10 @@ int ckpt_save(const struct trainer *t, const char *path, struct nl_err *err);
 int ckpt_load(struct trainer *t, const char *path, struct nl_err *err);
 
 /*
- * Loads only the parameters of a checkpoint into model m (whose layout must match), for
- * `normlab grads --ckpt`. Returns 0 or a negative nl_code.
+ * Loads only the parameters of a checkpoint (or of a `normlab grads` file) into model m (whose
+ * layout must match), for `normlab grads --ckpt`. The double build also accepts F32 tensors, so
+ * it can compute reference gradients at a float run's parameters. Returns 0 or a negative
+ * nl_code.
  */
 int ckpt_load_params(struct gpt *m, const char *path, struct nl_err *err);
 
