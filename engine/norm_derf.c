@@ -4,7 +4,10 @@
  * each row in declared SIMD reductions (vectorized without -ffast-math; the summation order is
  * fixed for a given build) and the rows in double; γ and β gradients sum in row blocks (norm.h).
  * Rows are read through restrict pointers: out, inp and the parameters never overlap. The
- * backward computes e^{-u²} once for both ∂erf/∂u and erf itself.
+ * backward recomputes erf(u) for ∂L/∂γ with the forward's own function (nl_erf), so ∂L/∂γ is the
+ * gradient of exactly what the forward computed. It once used A&S 7.1.26 (1 − p·t·e^{-u²}, which
+ * shared the backward's e^{-u²}): that form cancels near u = 0, and with Peri-LN, whose output
+ * norms see small inputs, ∂L/∂γ came out 2–3e-4 off in relative terms.
  */
 #include <string.h>
 #include <tgmath.h>
@@ -38,11 +41,11 @@ static void derf_forward(real *out, real *cache, const real *inp, const real *p,
 /* Columns [i0, i1) of one row, i1 − i0 ≤ DERF_SPAN: dx, the γ/β block sums, the row's parts of
  * ∂L/∂α and ∂L/∂s. e^{-u²} goes through a buffer in a loop of its own: in one loop, exp then
  * erf then the sums made a dependency chain of ~100 cycles per vector, more than out-of-order
- * execution could overlap (0.49 ns per element from cache; split, 0.33). */
+ * execution could overlap. */
 static inline void derf_bwd_cols(real *restrict dx, real *restrict ag, real *restrict ab,
 				 const real *restrict x, const real *restrict dy,
 				 const real *restrict g, real a, real s, int i0, int i1,
-				 real *dar_out, real *dsr_out)
+				 double *dar_out, double *dsr_out)
 {
 	real eb[DERF_SPAN];
 	real *restrict e = eb - i0;
@@ -51,15 +54,17 @@ static inline void derf_bwd_cols(real *restrict dx, real *restrict ag, real *res
 		real u = a * x[i] + s;
 		e[i] = nl_exp_neg(u * u);
 	}
-	real dar = 0, dsr = 0;
+	/* ∂L/∂α and ∂L/∂s sum terms that cancel: in double (in float a row of 64 lost 1e-4) */
+	double dar = 0, dsr = 0;
 #pragma omp simd reduction(+ : dar, dsr)
 	for (int i = i0; i < i1; i++) {
 		real u = a * x[i] + s;
 		real k = dy[i] * g[i] * (real)TWO_OVER_SQRT_PI * e[i];
 		dx[i] += k * a;
-		dar += k * x[i];
-		dsr += k;
-		ag[i] += dy[i] * nl_erf_e(u, e[i]);
+		real kx = k * x[i];
+		dar += (double)kx;
+		dsr += (double)k;
+		ag[i] += dy[i] * nl_erf(u);
 		ab[i] += dy[i];
 	}
 	*dar_out += dar;
@@ -82,7 +87,7 @@ static void derf_backward(real *dinp, double *dp, const real *dout, const real *
 	for (int t = t0; t < t1; t++) {
 		const real *x = inp + (size_t)t * d, *dy = dout + (size_t)t * d;
 		real *dx = dinp + (size_t)t * d;
-		real dar = 0, dsr = 0;
+		double dar = 0, dsr = 0;
 		if (!streaming)
 			for (int i0 = 0; i0 < d; i0 += DERF_SPAN)
 				derf_bwd_cols(dx, ag, ab, x, dy, g, a, s, i0,
