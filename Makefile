@@ -17,7 +17,7 @@ BLAS_INC := -I/usr/include/x86_64-linux-gnu/openblas-pthread
 CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iengine $(BLAS_INC)
 CFLAGS  ?= $(OPT) $(FP) -g $(WARN)
 SAN     ?=
-LDLIBS  := -lcjson -lopenblas -lm -lpthread
+LDLIBS  := -lcjson -lopenblas -lz -lm -lpthread
 
 ENGINE_SRC := $(wildcard engine/*.c)
 ENGINE32 := $(patsubst %.c,$(BUILD)/f32/%.o,$(ENGINE_SRC))
@@ -141,7 +141,7 @@ var/data/kjv.txt:
 # test). Node.js and npm come from Debian too, unless a node with npm is already installed (some
 # images ship NodeSource's build, which conflicts with Debian's npm package).
 DEPS := gcc make pkg-config libopenblas-dev libcjson-dev libmicrohttpd-dev libuv1-dev \
-	libsqlite3-dev sqlite3 bible-kjv curl chromium
+	libsqlite3-dev sqlite3 bible-kjv curl chromium zlib1g-dev dataset-fashion-mnist
 deps:
 	@NODE=$$(command -v npm >/dev/null && command -v node >/dev/null || echo "nodejs npm"); \
 	if dpkg -s $(DEPS) >/dev/null 2>&1 && [ -z "$$NODE" ]; then echo "deps: all installed"; else \

@@ -4,10 +4,11 @@
  *     float program can go faster) and the sgemm rate at the GPT's shapes on 1 and 2 threads
  *     (the roofline the model FLOP/s is compared with), for the kernels normlab makes OpenBLAS
  *     use and, in a child process, for the kernels OpenBLAS would have picked by itself;
- *   - tokens/s for a fixed model (L=4, d=256, T=128, B=16) with layernorm, rmsnorm, dyt, derf,
+ *   - tokens/s and model FLOP/s for a fixed size (L=4, d=256): gpt (T=128, B=16) with layernorm,
+ *     rmsnorm, dyt, derf; llama with rmsnorm; vit (T=50 tokens per image, B=40) with layernorm;
  *     on 1 and 2 threads, and where a step's time goes (matmul, attention, norm, other). The
- *     four norms are timed in interleaved rounds and each keeps its best round, so a slow
- *     minute on this shared machine does not land on one norm alone;
+ *     rows are timed in interleaved rounds and each keeps its best round, so a slow minute on
+ *     this shared machine does not land on one row alone;
  *   - what the probes cost at their default intervals.
  * Prints figures and ratios; asserts nothing about time.
  *   bench_train [--steps N] [--rounds R] [--sgemm-only]
@@ -170,9 +171,10 @@ static const char *corpus_path(char *buf, size_t cap)
 	return write_corpus(buf) == 0 ? buf : NULL;
 }
 
-static void bench_spec(struct spec *s, const char *norm, int threads, long steps)
+static void bench_spec(struct spec *s, const char *arch, const char *norm, int threads, long steps)
 {
 	spec_defaults(s);
+	nl_strlcpy(s->model.arch, arch, sizeof s->model.arch);
 	s->model.n_layer = 4;
 	s->model.d_model = 256;
 	s->model.n_head = 4;
@@ -183,6 +185,18 @@ static void bench_spec(struct spec *s, const char *norm, int threads, long steps
 	s->norm.type = norm_find(norm);
 	s->norm.eps = norm_table[s->norm.type]->default_eps;
 	s->norm.embed_scale = norm_table[s->norm.type]->wants_embed_scale;
+	if (strcmp(arch, "llama") == 0) {
+		/* llama's defaults: SwiGLU at the multiple of 64 ≥ 8d/3, no biases, untied head */
+		s->model.d_ff = 704;
+		s->model.bias = 0;
+		s->model.tie_head = 0;
+	} else if (strcmp(arch, "vit") == 0) {
+		/* 49 patches + cls: 40 images make 2000 rows, close to the LMs' 2048 */
+		nl_strlcpy(s->data.source, "fashion-mnist", sizeof s->data.source);
+		s->train.batch_size = 40;
+		s->norm.embed_scale = 0;
+		s->norm.alpha_attn = s->norm.alpha_ffn = s->norm.alpha_final = 0.5;
+	}
 	s->probe.every = 1000000000;
 	s->probe.depth_every = 1000000000;
 	s->probe.samples_every = 1000000000;
@@ -209,15 +223,11 @@ static void drop_samples(void *ctx, long step, const char *site, const float *x,
 
 static const struct train_sink drop = { NULL, drop_scalar, drop_depth, drop_samples };
 
+/* The architecture's count: 6 FLOPs per matmul weight per token, plus attention's 12·L·T·C. */
 static double model_flops_per_token(const struct trainer *t)
 {
-	const struct gpt_layout *lay = &t->model.lay;
-	/* parameters that take part in a matmul: everything but the position table and, when
-	 * the head is separate, the token lookup table */
-	double n = (double)lay->n_params - (double)lay->T * lay->C;
-	if (!lay->tied)
-		n -= (double)lay->V * lay->C;
-	return 6 * n + 12.0 * lay->L * lay->T * lay->C;
+	const struct model_layout *lay = &t->model.lay;
+	return lay->arch->flops_per_row(lay);
 }
 
 /* Model FLOPs per token of bench_spec's GPT with n_layer layers (see model_flops_per_token). */
@@ -226,7 +236,7 @@ static double flops_per_token_for(const char *path, int n_layer)
 	struct spec s;
 	struct trainer t;
 	struct nl_err err = { 0 };
-	bench_spec(&s, "layernorm", 1, 1);
+	bench_spec(&s, "gpt", "layernorm", 1, 1);
 	s.model.n_layer = n_layer;
 	if (trainer_init(&t, &s, path, &err))
 		return 0;
@@ -267,7 +277,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	blas_describe(blas, sizeof blas);
-	printf("normlab bench: GPT L=4 d=256 h=4 d_ff=1024 T=128 B=16, byte vocabulary\n");
+	printf("normlab bench: L=4 d=256 h=4; gpt d_ff=1024 T=128 B=16 (bytes); llama SwiGLU d_ff=704 "
+	       "T=128 B=16; vit d_ff=1024, 4x4 patches (T=50) B=40\n");
 	printf("BLAS: %s\n\n", blas);
 	double fma1 = fma_peak(1), fma2 = fma_peak(2);
 	double peak1 = sgemm_rate(1), peak2 = sgemm_rate(2);
@@ -282,19 +293,21 @@ int main(int argc, char **argv)
 		       "normlab's choice is %.2fx faster\n", core, def1, peak1 / def1);
 	printf("\n");
 
-	static const char *const norms[] = { "layernorm", "rmsnorm", "dyt", "derf" };
-	enum { NK = 4 };
+	static const char *const archs[] = { "gpt", "gpt", "gpt", "gpt", "llama", "vit" };
+	static const char *const norms[] = { "layernorm", "rmsnorm", "dyt", "derf", "rmsnorm",
+					     "layernorm" };
+	enum { NK = 6 };
 	printf("%d interleaved rounds of %ld steps per norm; each row is its best round\n", rounds, steps);
-	printf("%-10s %7s %9s %8s %10s %7s | %7s %9s %6s %6s\n", "norm", "threads", "tok/s", "ms/step",
+	printf("%-16s %7s %9s %8s %10s %7s | %7s %9s %6s %6s\n", "arch/norm", "threads", "tok/s", "ms/step",
 	       "GFLOP/s", "%peak", "matmul", "attention", "norm", "other");
 	double tps_of[NK][2], gf_of[NK][2];
 	for (int th = 1; th <= 2; th++) {
 		static struct trainer tr[NK];
 		struct spec sp[NK];
-		double best_dt[NK], ops[NK][GPT_T_COUNT];
+		double best_dt[NK], ops[NK][MODEL_T_COUNT];
 		for (int k = 0; k < NK; k++) {
 			struct nl_err err = { 0 };
-			bench_spec(&sp[k], norms[k], th, steps * rounds + 3);
+			bench_spec(&sp[k], archs[k], norms[k], th, steps * rounds + 3);
 			if (trainer_init(&tr[k], &sp[k], path, &err)) {
 				fprintf(stderr, "bench: %s\n", err.msg);
 				return 1;
@@ -319,20 +332,24 @@ int main(int argc, char **argv)
 			}
 		for (int k = 0; k < NK; k++) {
 			double dt = best_dt[k];
-			double tps = (double)steps * sp[k].train.batch_size * sp[k].model.seq_len / dt;
+			double tps = (double)steps * tr[k].model.lay.N / dt;
 			double gf = tps * model_flops_per_token(&tr[k]) / 1e9;
 			double timed = 0;
-			for (int q = 0; q < GPT_T_COUNT; q++)
+			for (int q = 0; q < MODEL_T_COUNT; q++)
 				timed += ops[k][q];
-			double other = dt - timed + ops[k][GPT_T_OTHER];
+			double other = dt - timed + ops[k][MODEL_T_OTHER];
 			tps_of[k][th - 1] = tps;
 			gf_of[k][th - 1] = gf;
-			printf("%-10s %7d %9.0f %8.1f %10.1f %6.0f%% | %6.0f%% %8.0f%% %5.0f%% %5.0f%%",
-			       norms[k], th, tps, 1e3 * dt / steps, gf, 100 * gf / (th == 1 ? peak1 : peak2),
-			       100 * ops[k][GPT_T_MATMUL] / dt, 100 * ops[k][GPT_T_ATTENTION] / dt,
-			       100 * ops[k][GPT_T_NORM] / dt, 100 * other / dt);
-			if (k > 0)
+			char label[32];
+			snprintf(label, sizeof label, "%s/%s", archs[k], norms[k]);
+			printf("%-16s %7d %9.0f %8.1f %10.1f %6.0f%% | %6.0f%% %8.0f%% %5.0f%% %5.0f%%",
+			       label, th, tps, 1e3 * dt / steps, gf, 100 * gf / (th == 1 ? peak1 : peak2),
+			       100 * ops[k][MODEL_T_MATMUL] / dt, 100 * ops[k][MODEL_T_ATTENTION] / dt,
+			       100 * ops[k][MODEL_T_NORM] / dt, 100 * other / dt);
+			if (k > 0 && k < 4)
 				printf("  %.2fx layernorm", tps / tps_of[0][th - 1]);
+			if (k >= 4)
+				printf("  %.0f%% of gpt/layernorm's GFLOP/s", 100 * gf / gf_of[0][th - 1]);
 			if (th == 2)
 				printf("  %.2fx 1 thread", tps / tps_of[k][0]);
 			printf("\n");
@@ -347,7 +364,7 @@ int main(int argc, char **argv)
 	struct spec s, d;
 	struct trainer t;
 	struct nl_err err = { 0 };
-	bench_spec(&s, "layernorm", 1, steps);
+	bench_spec(&s, "gpt", "layernorm", 1, steps);
 	spec_defaults(&d);
 	s.probe = d.probe;
 	if (trainer_init(&t, &s, path, &err)) {

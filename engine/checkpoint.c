@@ -10,7 +10,7 @@
 
 #include "safetensors.h"
 
-static void fill_tensor(struct st_tensor *st, const char *prefix, const struct gpt_tensor *t,
+static void fill_tensor(struct st_tensor *st, const char *prefix, const struct model_tensor *t,
 			const real *base)
 {
 	memset(st, 0, sizeof *st);
@@ -57,19 +57,27 @@ static int rng_from_hex(struct rng *r, const char *hex)
 
 int ckpt_save(const struct trainer *t, const char *path, struct nl_err *err)
 {
-	const struct gpt_layout *lay = &t->model.lay;
+	/* downloading does not change the model; the backend's calls take it non-const because a
+	 * device backend keeps its queue in it */
+	struct model *m = (struct model *)&t->model;
+	const struct model_layout *lay = &m->lay;
 	int n = 3 * lay->n_tensors, rc;
+	size_t np = lay->n_params;
 	char step[32], hash[65], rng[96], loss[40];
 	char *canon = spec_canonical(&t->spec);
 	struct st_tensor *ts = nl_calloc((size_t)n, sizeof *ts);
-	if (!canon || !ts || spec_hash(&t->spec, hash) != 0) {
+	real *host = nl_malloc(sizeof(real) * 3 * (np ? np : 1));   /* params, m, v off the device */
+	if (!canon || !ts || !host || spec_hash(&t->spec, hash) != 0) {
 		rc = nl_err_set(err, NL_ENOMEM, "out of memory writing checkpoint %s", path);
 		goto out;
 	}
+	model_download(m, host, m->params, np);
+	model_download(m, host + np, t->opt.m, np);
+	model_download(m, host + 2 * np, t->opt.v, np);
 	for (int i = 0; i < lay->n_tensors; i++) {
-		fill_tensor(&ts[i], "", &lay->tensors[i], t->model.params);
-		fill_tensor(&ts[lay->n_tensors + i], "optim.m.", &lay->tensors[i], t->opt.m);
-		fill_tensor(&ts[2 * lay->n_tensors + i], "optim.v.", &lay->tensors[i], t->opt.v);
+		fill_tensor(&ts[i], "", &lay->tensors[i], host);
+		fill_tensor(&ts[lay->n_tensors + i], "optim.m.", &lay->tensors[i], host + np);
+		fill_tensor(&ts[2 * lay->n_tensors + i], "optim.v.", &lay->tensors[i], host + 2 * np);
 	}
 	snprintf(step, sizeof step, "%ld", t->step);
 	snprintf(loss, sizeof loss, "%.9g", t->loss);
@@ -80,20 +88,23 @@ int ckpt_save(const struct trainer *t, const char *path, struct nl_err *err)
 	};
 	rc = st_write(path, ts, n, meta, (int)(sizeof meta / sizeof meta[0]), err);
 out:
+	nl_free(host);
 	nl_free(ts);
 	nl_free(canon);
 	return rc;
 }
 
-/* widen: the double build may also take F32 tensors (widening is exact), so a float run's
+/* Checks every tensor of the layout against the file, then uploads it into base (device).
+ * widen: the double build may also take F32 tensors (widening is exact), so a float run's
  * parameters can be evaluated by the double engine as a reference. Resume never widens: it must
  * continue the same arithmetic. */
-static int load_tensors(const struct gpt_layout *lay, struct st_file *f, const char *prefix,
-			real *base, int widen, const char *path, struct nl_err *err)
+static int load_tensors(struct model *m, struct st_file *f, const char *prefix, real *base,
+			int widen, const char *path, struct nl_err *err)
 {
+	const struct model_layout *lay = &m->lay;
 	char name[ST_NAME_MAX];
 	for (int i = 0; i < lay->n_tensors; i++) {
-		const struct gpt_tensor *t = &lay->tensors[i];
+		const struct model_tensor *t = &lay->tensors[i];
 		snprintf(name, sizeof name, "%s%s", prefix, t->name);
 		const struct st_tensor *st = st_find(f, name);
 		if (!st)
@@ -108,11 +119,16 @@ static int load_tensors(const struct gpt_layout *lay, struct st_file *f, const c
 					  "the model needs %s and %zu", path, name, st->dtype,
 					  st->nbytes, NL_REAL_NAME, t->len * sizeof(real));
 		if (wide) {
+			real *tmp = nl_malloc(t->len * sizeof(real));
+			if (!tmp)
+				return nl_err_set(err, NL_ENOMEM, "out of memory reading %s", path);
 			const float *src = st->data;
 			for (size_t k = 0; k < t->len; k++)
-				base[t->off + k] = (real)src[k];
+				tmp[k] = (real)src[k];
+			model_upload(m, base + t->off, tmp, t->len);
+			nl_free(tmp);
 		} else {
-			memcpy(base + t->off, st->data, st->nbytes);
+			model_upload(m, base + t->off, st->data, t->len);
 		}
 	}
 	return 0;
@@ -148,10 +164,10 @@ int ckpt_load(struct trainer *t, const char *path, struct nl_err *err)
 		rc = nl_err_set(err, NL_EINVAL, "%s: bad step or RNG state in the metadata", path);
 		goto out;
 	}
-	const struct gpt_layout *lay = &t->model.lay;
-	if ((rc = load_tensors(lay, f, "", t->model.params, 0, path, err)) ||
-	    (rc = load_tensors(lay, f, "optim.m.", t->opt.m, 0, path, err)) ||
-	    (rc = load_tensors(lay, f, "optim.v.", t->opt.v, 0, path, err)))
+	struct model *m = &t->model;
+	if ((rc = load_tensors(m, f, "", m->params, 0, path, err)) ||
+	    (rc = load_tensors(m, f, "optim.m.", t->opt.m, 0, path, err)) ||
+	    (rc = load_tensors(m, f, "optim.v.", t->opt.v, 0, path, err)))
 		goto out;
 	t->step = st_step;
 	t->data_rng = r;
@@ -162,13 +178,13 @@ out:
 	return rc;
 }
 
-int ckpt_load_params(struct gpt *m, const char *path, struct nl_err *err)
+int ckpt_load_params(struct model *m, const char *path, struct nl_err *err)
 {
 	struct st_file *f = NULL;
 	int rc = st_open(&f, path, err);
 	if (rc)
 		return rc;
-	rc = load_tensors(&m->lay, f, "", m->params, 1, path, err);
+	rc = load_tensors(m, f, "", m->params, 1, path, err);
 	st_close(f);
 	return rc;
 }

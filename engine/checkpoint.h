@@ -1,6 +1,6 @@
 /*
  * checkpoint.h — a trainer's whole state in one safetensors file: every parameter under its
- * PyTorch-style name (see model_gpt.h), the AdamW moments as "optim.m.<name>" / "optim.v.<name>",
+ * PyTorch-style name (see model.h), the AdamW moments as "optim.m.<name>" / "optim.v.<name>",
  * and metadata: format, step, the canonical spec and its hash, the data RNG state. Writes are
  * atomic (temp file + rename). Loading checks the spec hash and every shape, so a resumed run
  * continues bit-identically or refuses to start.
@@ -23,6 +23,6 @@ int ckpt_load(struct trainer *t, const char *path, struct nl_err *err);
  * it can compute reference gradients at a float run's parameters. Returns 0 or a negative
  * nl_code.
  */
-int ckpt_load_params(struct gpt *m, const char *path, struct nl_err *err);
+int ckpt_load_params(struct model *m, const char *path, struct nl_err *err);
 
 #endif

@@ -82,7 +82,7 @@ void matmul_backward_weight(real *dw, real *db, const real *dout, const real *in
 }
 
 void attention_forward(real *out, real *att, const real *qkv, int B, int T, int C, int NH,
-		       int ith, int nth)
+		       int causal, int ith, int nth)
 {
 	int hs = C / NH, C3 = 3 * C, p0, p1;
 	real scale = (real)(1.0 / sqrt((double)hs));
@@ -92,27 +92,28 @@ void attention_forward(real *out, real *att, const real *qkv, int B, int T, int 
 		const real *q = qkv + (size_t)b * T * C3 + h * hs;
 		const real *k = q + C, *v = q + 2 * C;
 		real *a = att + (size_t)p * T * T;
-		/* scores = q·kᵀ; only the lower triangle is used */
+		/* scores = q·kᵀ; causal: only the lower triangle is used */
 		GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3, 0, a, T);
 		for (int t = 0; t < T; t++) {
 			real *row = a + (size_t)t * T;
 			real mx = row[0];
+			int e = causal ? t : T - 1;   /* the last key position row t sees */
 #pragma omp simd reduction(max : mx)
-			for (int u = 1; u <= t; u++)
+			for (int u = 1; u <= e; u++)
 				mx = row[u] > mx ? row[u] : mx;
 			/* summed in real across SIMD lanes: gcc 12 will not vectorize exp's clamps next
 			 * to a widening to double, and ≤ T positive terms lose nothing that matters */
 			real sum = 0;
 #pragma omp simd reduction(+ : sum)
-			for (int u = 0; u <= t; u++) {
+			for (int u = 0; u <= e; u++) {
 				row[u] = nl_exp(row[u] - mx);
 				sum += row[u];
 			}
 			real inv = 1 / sum;
 #pragma omp simd
-			for (int u = 0; u <= t; u++)
+			for (int u = 0; u <= e; u++)
 				row[u] *= inv;
-			for (int u = t + 1; u < T; u++)
+			for (int u = e + 1; u < T; u++)
 				row[u] = 0;
 		}
 		GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1, a, T, v, C3, 0,
@@ -121,7 +122,7 @@ void attention_forward(real *out, real *att, const real *qkv, int B, int T, int 
 }
 
 void attention_backward(real *dqkv, real *scratch, const real *dout, const real *att,
-			const real *qkv, int B, int T, int C, int NH, int ith, int nth)
+			const real *qkv, int B, int T, int C, int NH, int causal, int ith, int nth)
 {
 	int hs = C / NH, C3 = 3 * C, p0, p1;
 	real scale = (real)(1.0 / sqrt((double)hs));
@@ -137,18 +138,19 @@ void attention_backward(real *dqkv, real *scratch, const real *dout, const real 
 		/* dP = dY·Vᵀ ; dV += Pᵀ·dY */
 		GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1, dy, C, v, C3, 0, dp, T);
 		GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1, a, T, dy, C, 1, dv, C3);
-		/* dS = P ⊙ (dP − rowsum(P ⊙ dP)) · scale, causal part only */
+		/* dS = P ⊙ (dP − rowsum(P ⊙ dP)) · scale, over the positions row t sees */
 		for (int t = 0; t < T; t++) {
 			const real *ar = a + (size_t)t * T;
 			real *dr = dp + (size_t)t * T;
+			int e = causal ? t : T - 1;
 			double s = 0;
 #pragma omp simd reduction(+ : s)
-			for (int u = 0; u <= t; u++)
+			for (int u = 0; u <= e; u++)
 				s += (double)(ar[u] * dr[u]);
 #pragma omp simd
-			for (int u = 0; u <= t; u++)
+			for (int u = 0; u <= e; u++)
 				dr[u] = ar[u] * (dr[u] - (real)s) * scale;
-			for (int u = t + 1; u < T; u++)
+			for (int u = e + 1; u < T; u++)
 				dr[u] = 0;
 		}
 		/* dQ += dS·K ; dK += dSᵀ·Q */
@@ -189,8 +191,15 @@ void embed_forward(real *out, const int *tok, const real *wte, const real *wpe, 
 	int r0, r1;
 	pool_split(N, ith, nth, &r0, &r1);
 	for (int n = r0; n < r1; n++) {
-		const real *e = wte + (size_t)tok[n] * C, *p = wpe + (size_t)(n % T) * C;
+		const real *e = wte + (size_t)tok[n] * C;
 		real *o = out + (size_t)n * C;
+		if (!wpe) {
+#pragma omp simd
+			for (int c = 0; c < C; c++)
+				o[c] = scale * e[c];
+			continue;
+		}
+		const real *p = wpe + (size_t)(n % T) * C;
 #pragma omp simd
 		for (int c = 0; c < C; c++)
 			o[c] = scale * (e[c] + p[c]);
@@ -204,7 +213,14 @@ void embed_backward(real *dwte, real *dwpe, const real *dout, const int *tok, re
 	pool_split(C, ith, nth, &c0, &c1);
 	for (int n = 0; n < N; n++) {
 		const real *g = dout + (size_t)n * C;
-		real *restrict e = dwte + (size_t)tok[n] * C, *restrict p = dwpe + (size_t)(n % T) * C;
+		real *restrict e = dwte + (size_t)tok[n] * C;
+		if (!dwpe) {
+#pragma omp simd
+			for (int c = c0; c < c1; c++)
+				e[c] += scale * g[c];
+			continue;
+		}
+		real *restrict p = dwpe + (size_t)(n % T) * C;
 #pragma omp simd
 		for (int c = c0; c < c1; c++) {
 			e[c] += scale * g[c];
@@ -220,12 +236,19 @@ void embed_scale_grad(double *part, const real *dout, const int *tok, const real
 	double s = 0;
 	pool_split(N, ith, nth, &r0, &r1);
 	for (int n = r0; n < r1; n++) {
-		const real *e = wte + (size_t)tok[n] * C, *p = wpe + (size_t)(n % T) * C;
+		const real *e = wte + (size_t)tok[n] * C;
 		const real *g = dout + (size_t)n * C;
 		real sr = 0;
+		if (wpe) {
+			const real *p = wpe + (size_t)(n % T) * C;
 #pragma omp simd reduction(+ : sr)
-		for (int c = 0; c < C; c++)
-			sr += g[c] * (e[c] + p[c]);
+			for (int c = 0; c < C; c++)
+				sr += g[c] * (e[c] + p[c]);
+		} else {
+#pragma omp simd reduction(+ : sr)
+			for (int c = 0; c < C; c++)
+				sr += g[c] * e[c];
+		}
 		s += sr;
 	}
 	*part = s;
@@ -297,4 +320,181 @@ void accumulate(real *dst, const real *a, long n, int ith, int nth)
 #pragma omp simd
 	for (long i = i0; i < i1; i++)
 		dst[i] += a[i];
+}
+
+/* silu(g) = g·σ(g); σ from tanh so it shares the vectorized nl_tanh: σ(g) = (1 + tanh(g/2))/2 */
+void swiglu_forward(real *out, const real *gu, int N, int F, int ith, int nth)
+{
+	int r0, r1;
+	pool_split(N, ith, nth, &r0, &r1);
+	for (int n = r0; n < r1; n++) {
+		const real *g = gu + (size_t)n * 2 * F, *u = g + F;
+		real *o = out + (size_t)n * F;
+#pragma omp simd
+		for (int i = 0; i < F; i++) {
+			real sg = (real)0.5 * (1 + nl_tanh((real)0.5 * g[i]));
+			o[i] = g[i] * sg * u[i];
+		}
+	}
+}
+
+void swiglu_backward(real *dgu, const real *gu, const real *dout, int N, int F, int ith, int nth)
+{
+	int r0, r1;
+	pool_split(N, ith, nth, &r0, &r1);
+	for (int n = r0; n < r1; n++) {
+		const real *g = gu + (size_t)n * 2 * F, *u = g + F, *d = dout + (size_t)n * F;
+		real *dg = dgu + (size_t)n * 2 * F, *du = dg + F;
+#pragma omp simd
+		for (int i = 0; i < F; i++) {
+			real sg = (real)0.5 * (1 + nl_tanh((real)0.5 * g[i]));
+			real silu = g[i] * sg;
+			dg[i] += d[i] * u[i] * sg * (1 + g[i] * (1 - sg));
+			du[i] += d[i] * silu;
+		}
+	}
+}
+
+void rope_forward(real *qkv, const real *tab, int B, int T, int C, int NH, int ith, int nth)
+{
+	int hs = C / NH, half = hs / 2, r0, r1;
+	const real *cs = tab, *sn = tab + (size_t)T * half;
+	pool_split(B * T, ith, nth, &r0, &r1);
+	for (int n = r0; n < r1; n++) {
+		int t = n % T;
+		const real *co = cs + (size_t)t * half, *si = sn + (size_t)t * half;
+		for (int w = 0; w < 2 * NH; w++) {   /* the q heads, then the k heads */
+			real *x = qkv + (size_t)n * 3 * C + (size_t)w * hs, *y = x + half;
+#pragma omp simd
+			for (int i = 0; i < half; i++) {
+				real a = x[i], b = y[i];
+				x[i] = a * co[i] - b * si[i];
+				y[i] = b * co[i] + a * si[i];
+			}
+		}
+	}
+}
+
+void rope_backward(real *dqkv, const real *tab, int B, int T, int C, int NH, int ith, int nth)
+{
+	int hs = C / NH, half = hs / 2, r0, r1;
+	const real *cs = tab, *sn = tab + (size_t)T * half;
+	pool_split(B * T, ith, nth, &r0, &r1);
+	for (int n = r0; n < r1; n++) {
+		int t = n % T;
+		const real *co = cs + (size_t)t * half, *si = sn + (size_t)t * half;
+		for (int w = 0; w < 2 * NH; w++) {
+			real *x = dqkv + (size_t)n * 3 * C + (size_t)w * hs, *y = x + half;
+#pragma omp simd
+			for (int i = 0; i < half; i++) {
+				real a = x[i], b = y[i];
+				x[i] = a * co[i] + b * si[i];
+				y[i] = b * co[i] - a * si[i];
+			}
+		}
+	}
+}
+
+void patch_gather(real *patches, const real *images, int B, int p, int ith, int nth)
+{
+	int g = 28 / p, P = g * g, r0, r1;
+	pool_split(B * P, ith, nth, &r0, &r1);
+	for (int r = r0; r < r1; r++) {
+		int b = r / P, q = r % P, py0 = (q / g) * p, px0 = (q % g) * p;
+		const real *img = images + (size_t)b * 28 * 28;
+		real *o = patches + (size_t)r * p * p;
+		for (int py = 0; py < p; py++)
+			memcpy(o + (size_t)py * p, img + (size_t)(py0 + py) * 28 + px0, sizeof(real) * p);
+	}
+}
+
+void vit_embed_forward(real *x, const real *pe, const real *cls, const real *pos, int B, int T,
+		       int C, int ith, int nth)
+{
+	int r0, r1;
+	pool_split(B * T, ith, nth, &r0, &r1);
+	for (int n = r0; n < r1; n++) {
+		int b = n / T, t = n % T;
+		const real *src = t == 0 ? cls : pe + ((size_t)b * (T - 1) + (size_t)(t - 1)) * C;
+		const real *p = pos + (size_t)t * C;
+		real *o = x + (size_t)n * C;
+#pragma omp simd
+		for (int c = 0; c < C; c++)
+			o[c] = src[c] + p[c];
+	}
+}
+
+void vit_embed_backward(real *dpe, real *dcls, real *dpos, const real *dx, int B, int T, int C,
+			int ith, int nth)
+{
+	int c0, c1;
+	pool_split(C, ith, nth, &c0, &c1);
+	for (int n = 0; n < B * T; n++) {
+		int b = n / T, t = n % T;
+		const real *g = dx + (size_t)n * C;
+		real *restrict dp = dpos + (size_t)t * C;
+		real *restrict d = t == 0 ? dcls : dpe + ((size_t)b * (T - 1) + (size_t)(t - 1)) * C;
+		if (t == 0) {
+#pragma omp simd
+			for (int c = c0; c < c1; c++) {
+				d[c] += g[c];
+				dp[c] += g[c];
+			}
+		} else {
+#pragma omp simd
+			for (int c = c0; c < c1; c++) {
+				d[c] = g[c];
+				dp[c] += g[c];
+			}
+		}
+	}
+}
+
+void pool_forward(real *pooled, const real *x, int B, int T, int C, int mean, int ith, int nth)
+{
+	int r0, r1;
+	pool_split(B, ith, nth, &r0, &r1);
+	for (int b = r0; b < r1; b++) {
+		const real *xb = x + (size_t)b * T * C;
+		real *o = pooled + (size_t)b * C;
+		if (!mean) {
+			memcpy(o, xb, sizeof(real) * C);
+			continue;
+		}
+		real inv = (real)1 / (T - 1);
+		for (int c = 0; c < C; c++)
+			o[c] = 0;
+		for (int t = 1; t < T; t++) {
+			const real *r = xb + (size_t)t * C;
+#pragma omp simd
+			for (int c = 0; c < C; c++)
+				o[c] += r[c];
+		}
+#pragma omp simd
+		for (int c = 0; c < C; c++)
+			o[c] *= inv;
+	}
+}
+
+void pool_backward(real *dx, const real *dpooled, int B, int T, int C, int mean, int ith, int nth)
+{
+	int r0, r1;
+	pool_split(B, ith, nth, &r0, &r1);
+	for (int b = r0; b < r1; b++) {
+		real *xb = dx + (size_t)b * T * C;
+		const real *g = dpooled + (size_t)b * C;
+		if (!mean) {
+#pragma omp simd
+			for (int c = 0; c < C; c++)
+				xb[c] += g[c];
+			continue;
+		}
+		real inv = (real)1 / (T - 1);
+		for (int t = 1; t < T; t++) {
+			real *r = xb + (size_t)t * C;
+#pragma omp simd
+			for (int c = 0; c < C; c++)
+				r[c] += g[c] * inv;
+		}
+	}
 }

@@ -22,21 +22,22 @@ void matmul_backward_weight(real *dw, real *db, const real *dout, const real *in
 			    int N, int C, int OC, int ith, int nth);
 
 /*
- * Causal multi-head attention. qkv [B,T,3C] (q, k, v each [C], heads of hs = C/NH contiguous);
+ * Multi-head attention, causal (text) or bidirectional (causal = 0). qkv [B,T,3C] (q, k, v each [C], heads of hs = C/NH contiguous);
  * att [B,NH,T,T] softmax probabilities (saved); out [B,T,C]. Splits the B·NH (b, h) pairs.
  */
 void attention_forward(real *out, real *att, const real *qkv, int B, int T, int C, int NH,
-		       int ith, int nth);
+		       int causal, int ith, int nth);
 /* dqkv [B,T,3C] +=; scratch: T·T reals per thread (scratch + ith·T·T). */
 void attention_backward(real *dqkv, real *scratch, const real *dout, const real *att,
-			const real *qkv, int B, int T, int C, int NH, int ith, int nth);
+			const real *qkv, int B, int T, int C, int NH, int causal, int ith, int nth);
 
 /* GELU, tanh approximation (GPT-2). out [n] = gelu(inp). Splits n. */
 void gelu_forward(real *out, const real *inp, long n, int ith, int nth);
 /* dinp [n] += gelu'(inp) ⊙ dout. */
 void gelu_backward(real *dinp, const real *inp, const real *dout, long n, int ith, int nth);
 
-/* out [N,C] = scale · (wte[tok] + wpe[t]); t = n mod T. scale 1 when no embedding scale. */
+/* out [N,C] = scale · (wte[tok] + wpe[t]); t = n mod T. scale 1 when no embedding scale;
+ * wpe NULL: no positions (llama). The backward and scale gradient take wpe/dwpe NULL too. */
 void embed_forward(real *out, const int *tok, const real *wte, const real *wpe, real scale,
 		   int N, int T, int C, int ith, int nth);
 /*
@@ -66,5 +67,31 @@ void add_forward(real *out, const real *a, const real *b, long n, int ith, int n
 void scale_forward(real *out, const real *a, real s, long n, int ith, int nth);
 /* dst [n] += a. */
 void accumulate(real *dst, const real *a, long n, int ith, int nth);
+
+/* SwiGLU: gu [N, 2F] = gate | up; out [N,F] = silu(gate) ⊙ up. Splits rows. */
+void swiglu_forward(real *out, const real *gu, int N, int F, int ith, int nth);
+/* dgu [N,2F] += ∂out/∂(gate|up) ⊙ dout. */
+void swiglu_backward(real *dgu, const real *gu, const real *dout, int N, int F, int ith, int nth);
+
+/*
+ * Rotary positions, rotate-half form, in place on the q and k of qkv [B,T,3C]: in each head,
+ * channel i < hs/2 pairs with i + hs/2 and turns by t·θ_i. tab = cos [T, hs/2] then sin [T, hs/2].
+ * The backward turns the gradient back (the transpose: by −t·θ_i), in place on dqkv.
+ */
+void rope_forward(real *qkv, const real *tab, int B, int T, int C, int NH, int ith, int nth);
+void rope_backward(real *dqkv, const real *tab, int B, int T, int C, int NH, int ith, int nth);
+
+/* images [B, 28·28] → patches [B·P, p·p], patch q = (row, column) in row-major order, pixels
+ * (py, px) row-major inside it. */
+void patch_gather(real *patches, const real *images, int B, int p, int ith, int nth);
+/* x [B,T,C]: x[b,0] = cls + pos[0]; x[b,1+q] = pe[b,q] + pos[1+q]. */
+void vit_embed_forward(real *x, const real *pe, const real *cls, const real *pos, int B, int T,
+		       int C, int ith, int nth);
+/* dpe [B,T−1,C] = dx of the patch rows (written); dcls, dpos +=. Splits channels. */
+void vit_embed_backward(real *dpe, real *dcls, real *dpos, const real *dx, int B, int T, int C,
+			int ith, int nth);
+/* pooled [B,C] = x[b,0] (cls) or the mean of x[b,1..T) (mean). The backward ADDS into dx. */
+void pool_forward(real *pooled, const real *x, int B, int T, int C, int mean, int ith, int nth);
+void pool_backward(real *dx, const real *dpooled, int B, int T, int C, int mean, int ith, int nth);
 
 #endif

@@ -1,18 +1,19 @@
 /*
- * optim.c — AdamW, clipping and the schedule. Runs on the model's pool: every thread takes its
- * share of every tensor, so one dispatch covers the whole update and results do not depend on
- * timing (each element is touched by exactly one thread, in a fixed split).
+ * optim.c — AdamW, clipping and the schedule. The update and the gradient norm are ops on the
+ * model's backend (OP_ADAMW, OP_SUMSQ; the CPU's splits every tensor over the threads, so results
+ * do not depend on timing).
  */
 #include "optim.h"
 
 #include <tgmath.h>
 #include <string.h>
 
-int adamw_init(struct adamw *o, size_t n)
+int adamw_init(struct adamw *o, struct model *model)
 {
-	o->n = n;
-	o->m = nl_calloc(n, sizeof(real));
-	o->v = nl_calloc(n, sizeof(real));
+	o->be = model->be;
+	o->n = model->lay.n_params;
+	o->m = o->be->alloc(sizeof(real) * o->n);
+	o->v = o->be->alloc(sizeof(real) * o->n);
 	if (!o->m || !o->v) {
 		adamw_free(o);
 		return NL_ENOMEM;
@@ -22,8 +23,10 @@ int adamw_init(struct adamw *o, size_t n)
 
 void adamw_free(struct adamw *o)
 {
-	nl_free(o->m);
-	nl_free(o->v);
+	if (o->be) {
+		o->be->release(o->m);
+		o->be->release(o->v);
+	}
 	o->m = o->v = NULL;
 }
 
@@ -39,72 +42,26 @@ double optim_lr(const struct spec_train *t, long step)
 	return t->min_lr + 0.5 * (1 + cos(3.14159265358979323846 * r)) * (t->lr - t->min_lr);
 }
 
-struct norm_ctx {
-	const real *g;
-	size_t n;
-	double part[POOL_MAX_THREADS];
-};
-
-static void grad_norm_part(void *ctx, int ith, int nth)
+double optim_grad_norm(struct model *model)
 {
-	struct norm_ctx *c = ctx;
-	size_t i0 = c->n * (size_t)ith / (size_t)nth, i1 = c->n * (size_t)(ith + 1) / (size_t)nth;
-	const real *g = c->g;
-	double s = 0;
-#pragma omp simd reduction(+ : s)
-	for (size_t i = i0; i < i1; i++)
-		s += (double)g[i] * g[i];
-	c->part[ith] = s;
-}
-
-double optim_grad_norm(struct gpt *model)
-{
-	struct norm_ctx c = { .g = model->grads, .n = model->lay.n_params };
-	pool_run(model->pool, grad_norm_part, &c);
+	struct model_opargs op = { .k = OP_SUMSQ, .a = model->grads, .n = (long)model->lay.n_params };
+	model_run(model, &op);
 	double s = 0;
 	for (int t = 0; t < pool_size(model->pool); t++)
-		s += c.part[t];
+		s += op.part[t];
 	return sqrt(s);
 }
 
-struct update_ctx {
-	struct adamw *o;
-	struct gpt *model;
-	real lr, b1, b2, eps, wd, bc1, bc2, clip;
-};
-
-static void update_part(void *ctx, int ith, int nth)
-{
-	struct update_ctx *c = ctx;
-	const struct gpt_layout *lay = &c->model->lay;
-	real *restrict p = c->model->params, *restrict g = c->model->grads;
-	real *restrict m = c->o->m, *restrict v = c->o->v;
-	for (int ti = 0; ti < lay->n_tensors; ti++) {
-		const struct gpt_tensor *t = &lay->tensors[ti];
-		size_t i0 = t->off + t->len * (size_t)ith / (size_t)nth;
-		size_t i1 = t->off + t->len * (size_t)(ith + 1) / (size_t)nth;
-		const real wd = t->decay ? c->wd : 0, b1 = c->b1, b2 = c->b2, lr = c->lr, eps = c->eps;
-		const real clip = c->clip, ibc1 = 1 / c->bc1, ibc2 = 1 / c->bc2;
-#pragma omp simd
-		for (size_t i = i0; i < i1; i++) {
-			real gi = g[i] * clip;
-			m[i] = b1 * m[i] + (1 - b1) * gi;
-			v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-			real mh = m[i] * ibc1, vh = v[i] * ibc2;
-			p[i] -= lr * (mh / (sqrt(vh) + eps) + wd * p[i]);
-		}
-	}
-}
-
-void adamw_update(struct adamw *o, struct gpt *model, const struct spec_train *t, long step,
+void adamw_update(struct adamw *o, struct model *model, const struct spec_train *t, long step,
 		  double lr, double clip_scale)
 {
-	struct update_ctx c = {
-		.o = o, .model = model, .lr = (real)lr, .b1 = (real)t->beta1, .b2 = (real)t->beta2,
+	struct model_adamw c = {
+		.m = o->m, .v = o->v, .lr = (real)lr, .b1 = (real)t->beta1, .b2 = (real)t->beta2,
 		.eps = (real)t->adam_eps, .wd = (real)t->weight_decay,
 		.bc1 = (real)(1 - pow(t->beta1, (double)(step + 1))),
 		.bc2 = (real)(1 - pow(t->beta2, (double)(step + 1))),
 		.clip = (real)clip_scale,
 	};
-	pool_run(model->pool, update_part, &c);
+	struct model_opargs op = { .k = OP_ADAMW, .extra = &c };
+	model_run(model, &op);
 }

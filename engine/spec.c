@@ -17,6 +17,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "spec.h"
 
+#include "model.h"
 #include "nl.h"
 #include "norm.h"
 #include "sha256.h"
@@ -59,6 +60,8 @@ enum spec_ftype {
 #define OPEN_LO 1u
 #define OPEN_HI 2u
 #define DEP_DEFAULT 4u   /* default depends on other fields: set in resolve_defaults */
+#define VIT_ONLY 8u      /* means something for model.arch "vit" only: left out of other
+			  * archs' canonical form, so their spec hashes stay what they were */
 
 struct spec_field {
 	int sec;
@@ -76,8 +79,8 @@ struct spec_field {
 	size_t cap;                 /* FT_WORD: storage size */
 };
 
-static const char *const arch_names[] = { "gpt", NULL };
-static const char *const source_names[] = { "text", NULL };
+static const char *const arch_names[] = { "gpt", "llama", "vit", NULL };
+static const char *const source_names[] = { "text", "fashion-mnist", NULL };
 static const char *const device_names[] = { "cpu", NULL };
 static const char *const placement_names[] = { "pre", "post", "peri", "mix", "lns", NULL };
 static const int placement_vals[] = {
@@ -87,6 +90,8 @@ static const char *const schedule_names[] = { "cosine", "constant", NULL };
 static const int schedule_vals[] = { SPEC_SCHED_COSINE, SPEC_SCHED_CONSTANT };
 /* "auto" is only an input: resolve_defaults turns it into 1 or 0 before anything is printed. */
 static const char *const embed_names[] = { "auto", "learned", "none", NULL };
+static const char *const pool_names[] = { "cls", "mean", NULL };
+static const int pool_vals[] = { 0, 1 };
 static const int embed_vals[] = { -1, 1, 0 };
 
 #define OFF(m) offsetof(struct spec, m)
@@ -106,17 +111,20 @@ static const struct spec_field spec_fields[] = {
 
 	{ SEC_MODEL, "arch", FT_WORD, OFF(model.arch), 0, 0, 0, 0, "gpt", 0, arch_names, NULL, NULL,
 	  sizeof ((struct spec *)0)->model.arch },
-	{ SEC_MODEL, "n_layer", FT_INT, OFF(model.n_layer), 1, 64, 0, 4, NULL, 0, NULL, NULL, NULL, 0 },
-	{ SEC_MODEL, "d_model", FT_INT, OFF(model.d_model), 8, 4096, 0, 128, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_MODEL, "n_layer", FT_INT, OFF(model.n_layer), 1, MODEL_MAX_LAYERS, 0, 4, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_MODEL, "d_model", FT_INT, OFF(model.d_model), 8, NORM_MAX_D, 0, 128, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_MODEL, "n_head", FT_INT, OFF(model.n_head), 1, 64, 0, 4, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_MODEL, "d_ff", FT_INT, OFF(model.d_ff), 1, 16384, DEP_DEFAULT, 0, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_MODEL, "seq_len", FT_INT, OFF(model.seq_len), 2, 4096, 0, 128, NULL, 0, NULL, NULL, NULL, 0 },
-	{ SEC_MODEL, "tie_head", FT_BOOL, OFF(model.tie_head), 0, 1, 0, 1, NULL, 0, NULL, NULL, NULL, 0 },
-	{ SEC_MODEL, "bias", FT_BOOL, OFF(model.bias), 0, 1, 0, 1, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_MODEL, "tie_head", FT_BOOL, OFF(model.tie_head), 0, 1, DEP_DEFAULT, 1, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_MODEL, "bias", FT_BOOL, OFF(model.bias), 0, 1, DEP_DEFAULT, 1, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_MODEL, "patch", FT_INT, OFF(model.patch), 1, 28, VIT_ONLY, 4, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_MODEL, "pool", FT_CHOICE, OFF(model.pool_mean), 0, 0, VIT_ONLY, 0, NULL, 0,
+	  pool_names, pool_vals, "a pooling", 0 },
 	{ SEC_MODEL, "scaled_init", FT_BOOL, OFF(model.scaled_init), 0, 1, DEP_DEFAULT, 0, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_MODEL, "init_std", FT_REAL, OFF(model.init_std), 0, 1, OPEN_LO, 0.02, NULL, 0, NULL, NULL, NULL, 0 },
 
-	{ SEC_NORM, "type", FT_NORM, OFF(norm.type), 0, 0, 0, 0, "layernorm", 0, NULL, NULL, NULL, 0 },
+	{ SEC_NORM, "type", FT_NORM, OFF(norm.type), 0, 0, DEP_DEFAULT, 0, "layernorm", 0, NULL, NULL, NULL, 0 },
 	{ SEC_NORM, "placement", FT_CHOICE, OFF(norm.placement), 0, 0, 0, SPEC_PLACE_PRE, NULL, 0,
 	  placement_names, placement_vals, "a placement", 0 },
 	{ SEC_NORM, "alpha0", FT_OBJ, 0, 0, 0, 0, 0, NULL, SEC_ALPHA0, NULL, NULL, NULL, 0 },
@@ -127,11 +135,11 @@ static const struct spec_field spec_fields[] = {
 	  embed_names, embed_vals, "an embed_scale setting", 0 },
 	{ SEC_NORM, "embed_norm", FT_BOOL, OFF(norm.embed_norm), 0, 1, 0, 0, NULL, 0, NULL, NULL, NULL, 0 },
 
-	{ SEC_ALPHA0, "attn", FT_REAL, OFF(norm.alpha_attn), 0, 100, OPEN_LO, 1.0, NULL, 0, NULL, NULL, NULL, 0 },
-	{ SEC_ALPHA0, "ffn", FT_REAL, OFF(norm.alpha_ffn), 0, 100, OPEN_LO, 1.0, NULL, 0, NULL, NULL, NULL, 0 },
-	{ SEC_ALPHA0, "final", FT_REAL, OFF(norm.alpha_final), 0, 100, OPEN_LO, 1.0, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_ALPHA0, "attn", FT_REAL, OFF(norm.alpha_attn), 0, 100, OPEN_LO | DEP_DEFAULT, 1.0, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_ALPHA0, "ffn", FT_REAL, OFF(norm.alpha_ffn), 0, 100, OPEN_LO | DEP_DEFAULT, 1.0, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_ALPHA0, "final", FT_REAL, OFF(norm.alpha_final), 0, 100, OPEN_LO | DEP_DEFAULT, 1.0, NULL, 0, NULL, NULL, NULL, 0 },
 
-	{ SEC_DATA, "source", FT_WORD, OFF(data.source), 0, 0, 0, 0, "text", 0, source_names, NULL, NULL,
+	{ SEC_DATA, "source", FT_WORD, OFF(data.source), 0, 0, DEP_DEFAULT, 0, "text", 0, source_names, NULL, NULL,
 	  sizeof ((struct spec *)0)->data.source },
 	{ SEC_DATA, "path", FT_STR, OFF(data.path), 1, SPEC_PATH_MAX - 1, 0, 0, "kjv", 0, NULL, NULL, NULL, 0 },
 	{ SEC_DATA, "val_fraction", FT_REAL, OFF(data.val_fraction), 0.001, 0.5, 0, 0.05, NULL, 0, NULL, NULL, NULL, 0 },
@@ -907,15 +915,42 @@ static void walk_object(struct spec_ctx *cx, const cJSON *obj, int sec)
 }
 
 /* Defaults that depend on other fields; `given` NULL means none was given. */
+static int not_given(const unsigned char *given, size_t off)
+{
+	int i = field_index(off);
+	return i >= 0 && !(given && given[i]);
+}
+
 static void resolve_defaults(struct spec *s, const unsigned char *given)
 {
 	int i;
 	const struct norm_kind *k = NULL;
+	int llama = strcmp(s->model.arch, "llama") == 0, vit = strcmp(s->model.arch, "vit") == 0;
+	/* per-architecture defaults first: the norm type decides eps and the embedding scale */
+	if (llama && not_given(given, OFF(norm.type)))
+		s->norm.type = norm_find("rmsnorm");
+	if (llama && not_given(given, OFF(model.bias)))
+		s->model.bias = 0;
+	if (llama && not_given(given, OFF(model.tie_head)))
+		s->model.tie_head = 0;
+	if (vit && not_given(given, OFF(data.source)))
+		nl_strlcpy(s->data.source, "fashion-mnist", sizeof s->data.source);
+	if (vit) {
+		if (not_given(given, OFF(norm.alpha_attn)))
+			s->norm.alpha_attn = 0.5;
+		if (not_given(given, OFF(norm.alpha_ffn)))
+			s->norm.alpha_ffn = 0.5;
+		if (not_given(given, OFF(norm.alpha_final)))
+			s->norm.alpha_final = 0.5;
+		if (s->norm.embed_scale < 0)
+			s->norm.embed_scale = 0;   /* no embedding scale on patch embeddings */
+	}
 	if (s->norm.type >= 0 && s->norm.type < norm_table_len)
 		k = norm_table[s->norm.type];
 
 	if ((i = field_index(OFF(model.d_ff))) >= 0 && !(given && given[i]))
-		s->model.d_ff = 4 * s->model.d_model;
+		s->model.d_ff = llama ? (8 * s->model.d_model + 3 * 64 - 1) / (3 * 64) * 64 :
+			4 * s->model.d_model;
 	/* GPT-2's 1/sqrt(2L) output scaling fights LayerNorm-Scaling's own depth scaling. */
 	if ((i = field_index(OFF(model.scaled_init))) >= 0 && !(given && given[i]))
 		s->model.scaled_init = s->norm.placement != SPEC_PLACE_LNS;
@@ -982,9 +1017,25 @@ static void check_cross(struct spec_ctx *cx)
 	int ml = field_index(OFF(train.min_lr)), lr = field_index(OFF(train.lr));
 	char a[32], b[32];
 
+	int vit = strcmp(s->model.arch, "vit") == 0, llama = strcmp(s->model.arch, "llama") == 0;
+	int pa = field_index(OFF(model.patch)), bi = field_index(OFF(model.bias));
+	int so = field_index(OFF(data.source));
 	if (!cx->bad[nh] && !cx->bad[dm] && s->model.d_model % s->model.n_head != 0)
 		add_err(cx->errs, "/model/n_head", "n_head %d must divide d_model %d",
 			s->model.n_head, s->model.d_model);
+	else if (llama && !cx->bad[nh] && !cx->bad[dm] && (s->model.d_model / s->model.n_head) % 2)
+		add_err(cx->errs, "/model/n_head", "llama's rotary positions pair channels: the head "
+			"size d_model/n_head = %d must be even", s->model.d_model / s->model.n_head);
+	if (!cx->bad[pa] && 28 % s->model.patch != 0)
+		add_err(cx->errs, "/model/patch", "%d must divide the 28-pixel image side "
+			"(1, 2, 4, 7, 14 or 28)", s->model.patch);
+	if (llama && cx->given[bi] && s->model.bias)
+		add_err(cx->errs, "/model/bias", "llama has no biases: bias must be false");
+	if (cx->given[so] && !cx->bad[so] &&
+	    (strcmp(s->data.source, "fashion-mnist") == 0) != vit)
+		add_err(cx->errs, "/data/source", "\"%s\" does not fit model.arch \"%s\" (vit reads "
+			"\"fashion-mnist\", gpt and llama read \"text\")", s->data.source,
+			s->model.arch);
 	if (cx->given[wu] && !cx->bad[wu] && !cx->bad[st] && s->train.warmup > s->train.steps)
 		add_err(cx->errs, "/train/warmup", "%ld is out of range 0..%ld (at most train.steps)",
 			s->train.warmup, s->train.steps);
@@ -1197,6 +1248,8 @@ static cJSON *canon_section(const struct spec *s, int sec)
 		return NULL;
 	for (int i = 0; i < n; i++) {
 		const struct spec_field *f = &spec_fields[idx[i]];
+		if ((f->flags & VIT_ONLY) && strcmp(s->model.arch, "vit") != 0)
+			continue;
 		cJSON *it = canon_value(s, f);
 		/* Keys are static strings from the table: add them without copying. */
 		if (!it || !cJSON_AddItemToObjectCS(obj, f->key, it)) {

@@ -30,14 +30,16 @@ enum spec_schedule {
 };
 
 struct spec_model {
-	char arch[16];          /* "gpt" */
+	char arch[16];          /* "gpt", "llama" or "vit" (model.h's table) */
 	int n_layer;            /* 1..64, default 4 */
 	int d_model;            /* 8..4096, default 128 */
 	int n_head;             /* 1..64, divides d_model, default 4 */
-	int d_ff;               /* 1..16384, default 4*d_model */
-	int seq_len;            /* 2..4096, default 128 */
-	int tie_head;           /* default 1 */
-	int bias;               /* Linear biases, default 1 */
+	int d_ff;               /* 1..16384, default 4*d_model; llama: the multiple of 64 ≥ 8·d/3 */
+	int seq_len;            /* 2..4096, default 128 (text; vit: 1 + patches) */
+	int tie_head;           /* default 1; llama 0; vit has its own head */
+	int bias;               /* Linear biases, default 1; llama 0 (and must be) */
+	int patch;              /* vit: patch side in pixels, divides 28; default 4 */
+	int pool_mean;          /* vit "pool": 0 = "cls" (default), 1 = "mean" over patches */
 	int scaled_init;        /* GPT-2 0.02/sqrt(2L) on output projections; default 1, 0 for lns */
 	double init_std;        /* default 0.02 */
 };
@@ -54,7 +56,7 @@ struct spec_norm {
 };
 
 struct spec_data {
-	char source[16];        /* "text" */
+	char source[16];        /* "text"; "fashion-mnist" for vit (the default there) */
 	char path[SPEC_PATH_MAX]; /* "kjv" = the default corpus, or a file path */
 	double val_fraction;    /* 0.001..0.5, default 0.05 */
 };

@@ -4,18 +4,18 @@
  */
 #include <stdint.h>
 
-#include "model_gpt.h"
+#include "model.h"
 #include "spec.h"
 
 uint64_t spec_mem_estimate(const struct spec *s)
 {
-	struct gpt_layout lay;
-	if (gpt_layout_build(&lay, s, s->train.batch_size) != 0)
+	struct model_layout lay;
+	if (model_layout_build(&lay, s, s->train.batch_size) != 0)
 		return UINT64_MAX;
 	uint64_t reals = 4 * (uint64_t)lay.n_params;          /* params, grads, AdamW m and v */
-	reals += gpt_act_reals(&lay, s->threads);              /* activations + backward scratch */
-	reals += (uint64_t)lay.B * lay.T * lay.C;              /* probe scratch (median selection) */
-	uint64_t bytes = reals * sizeof(float) + 2 * (uint64_t)lay.B * lay.T * sizeof(int);
-	gpt_layout_free(&lay);
+	reals += model_act_reals(&lay, s->threads);            /* activations + backward scratch */
+	reals += 2 * (uint64_t)lay.N * lay.C;                  /* probe scratch and host copy */
+	uint64_t bytes = reals * sizeof(float) + 2 * (uint64_t)lay.N * sizeof(int);
+	model_layout_free(&lay);
 	return bytes;
 }

@@ -12,6 +12,11 @@
 #include "norm.h"
 #include "probes.h"
 
+static int is_images(const struct trainer *t)
+{
+	return t->model.lay.arch->data == MODEL_DATA_IMAGES;
+}
+
 int trainer_init(struct trainer *t, const struct spec *s, const char *corpus, struct nl_err *err)
 {
 	int rc;
@@ -19,32 +24,49 @@ int trainer_init(struct trainer *t, const struct spec *s, const char *corpus, st
 	memset(t, 0, sizeof *t);
 	t->spec = *s;
 	t->val_loss = NAN;
-	rc = data_load(&t->data, corpus, s->data.val_fraction, s->model.seq_len, err);
-	if (rc)
-		return rc;
-	rc = gpt_init(&t->model, s, err);
+	t->val_acc = NAN;
+	t->train_acc = NAN;
+	rc = model_init(&t->model, s, err);
 	if (rc)
 		goto fail;
-	rc = adamw_init(&t->opt, t->model.lay.n_params);
+	/* images: data.path names the data set's directory; the defaults mean Debian's */
+	if (is_images(t))
+		rc = fmnist_load(&t->img, strcmp(s->data.path, "kjv") == 0 ||
+				 strcmp(s->data.path, "fashion-mnist") == 0 ? NULL : s->data.path, err);
+	else
+		rc = data_load(&t->data, corpus, s->data.val_fraction, s->model.seq_len, err);
+	if (rc)
+		goto fail;
+	rc = adamw_init(&t->opt, &t->model);
 	if (rc) {
 		nl_err_set(err, rc, "out of memory for the optimizer state");
 		goto fail;
 	}
-	size_t N = (size_t)s->train.batch_size * s->model.seq_len;
-	int C = s->model.d_model, L = s->model.n_layer;
+	const struct model_layout *lay = &t->model.lay;
+	size_t N = (size_t)lay->N;
+	int C = lay->C, L = lay->L;
 	size_t ns = (size_t)(s->probe.samples > 0 ? s->probe.samples : 1);
+	size_t np = norm_param_count(lay->nk, C);
 	t->scratch = nl_malloc(sizeof(float) * N * (size_t)C);
 	t->scratch_d = nl_malloc(sizeof(double) * (size_t)(C > L ? C : L));
+	t->hx = nl_malloc(sizeof(real) * 2 * N * (size_t)C);
+	t->hcache = nl_malloc(sizeof(real) * N * (size_t)(lay->nk->cache_per_token + 1));
+	t->hgrad = nl_malloc(sizeof(real) * (lay->n_params ? lay->n_params : 1));
+	t->hp = nl_malloc(sizeof(real) * (np ? np : 1));
+	t->htok = nl_malloc(sizeof(int) * 2 * N);
+	t->himg = is_images(t) ? nl_malloc(sizeof(real) * (size_t)lay->B * FMNIST_PIXELS) : NULL;
 	t->sx = nl_malloc(sizeof(float) * ns);
 	t->sy = nl_malloc(sizeof(float) * ns);
 	t->stok = nl_malloc(sizeof(int) * ns);
 	t->schan = nl_malloc(sizeof(int) * ns);
-	if (!t->scratch || !t->scratch_d || !t->sx || !t->sy || !t->stok || !t->schan) {
+	if (!t->scratch || !t->scratch_d || !t->hx || !t->hcache || !t->hgrad || !t->hp ||
+	    !t->htok || (is_images(t) && !t->himg) || !t->sx || !t->sy || !t->stok || !t->schan) {
 		rc = nl_err_set(err, NL_ENOMEM, "out of memory for probe buffers");
 		goto fail;
 	}
+	t->htgt = t->htok + N;
 	rng_seed(&init_rng, s->seed, RNG_STREAM_INIT);
-	gpt_init_params(&t->model, s, &init_rng);
+	model_init_params(&t->model, s, &init_rng);
 	rng_seed(&t->data_rng, s->seed, RNG_STREAM_DATA);
 	t->mark_time = nl_now();
 	return 0;
@@ -55,11 +77,18 @@ fail:
 
 void trainer_free(struct trainer *t)
 {
-	gpt_free(&t->model);
 	adamw_free(&t->opt);
+	model_free(&t->model);
 	data_free(&t->data);
+	fmnist_free(&t->img);
 	nl_free(t->scratch);
 	nl_free(t->scratch_d);
+	nl_free(t->hx);
+	nl_free(t->hcache);
+	nl_free(t->hgrad);
+	nl_free(t->hp);
+	nl_free(t->htok);
+	nl_free(t->himg);
 	nl_free(t->sx);
 	nl_free(t->sy);
 	nl_free(t->stok);
@@ -72,56 +101,95 @@ int trainer_done(const struct trainer *t)
 	return t->step >= t->spec.train.steps || t->diverged_step > 0;
 }
 
+double trainer_epochs(const struct trainer *t)
+{
+	if (!is_images(t))
+		return 0;
+	return (double)t->step * t->spec.train.batch_size / FMNIST_TRAIN;
+}
+
+/* The host batch into the model's input buffers. */
+static void upload_batch(struct trainer *t)
+{
+	struct model *m = &t->model;
+	const struct model_layout *lay = &m->lay;
+	if (is_images(t)) {
+		model_upload(m, m->images, t->himg, (size_t)lay->B * FMNIST_PIXELS);
+		model_upload_ints(m, m->targets, t->htgt, (size_t)lay->B);
+	} else {
+		model_upload_ints(m, m->tokens, t->htok, (size_t)lay->N);
+		model_upload_ints(m, m->targets, t->htgt, (size_t)lay->N);
+	}
+}
+
 void trainer_next_batch(struct trainer *t)
 {
-	data_batch_train(&t->data, &t->data_rng, t->model.tokens, t->model.targets,
-			 t->spec.train.batch_size, t->spec.model.seq_len);
+	if (is_images(t))
+		fmnist_batch_train(&t->img, &t->data_rng, t->himg, t->htgt, t->spec.train.batch_size);
+	else
+		data_batch_train(&t->data, &t->data_rng, t->htok, t->htgt,
+				 t->spec.train.batch_size, t->spec.model.seq_len);
+	upload_batch(t);
+}
+
+double trainer_validate(struct trainer *t, int full, double *acc)
+{
+	struct model *m = &t->model;
+	int nb = t->spec.probe.val_batches, B = t->spec.train.batch_size;
+	double sum = 0;
+	if (acc)
+		*acc = NAN;
+	if (!is_images(t)) {
+		for (int k = 0; k < nb; k++) {
+			data_batch_val(&t->data, k, nb, t->htok, t->htgt, B, t->spec.model.seq_len);
+			upload_batch(t);
+			sum += model_forward(m, 0);
+		}
+		return sum / nb;
+	}
+	/* images: val_batches test batches, or every test image once (the last batch's rows past
+	 * the end wrap to the start and are not counted) */
+	int n_img = full ? t->img.n_test : nb * B, seen = 0, correct = 0;
+	if (n_img > t->img.n_test)
+		n_img = t->img.n_test;
+	for (int first = 0; first < n_img; first += B) {
+		int rows = n_img - first < B ? n_img - first : B;
+		fmnist_batch_test(&t->img, first, t->himg, t->htgt, B);
+		upload_batch(t);
+		model_forward(m, 0);
+		for (int b = 0; b < rows; b++) {
+			const real *row = m->hlogits + (size_t)b * m->lay.V;
+			int best = 0;
+			for (int v = 1; v < m->lay.V; v++)
+				if (row[v] > row[best])
+					best = v;
+			correct += best == t->htgt[b];
+			sum += m->hloss[b];
+		}
+		seen += rows;
+	}
+	if (acc)
+		*acc = (double)correct / seen;
+	return sum / seen;
 }
 
 double trainer_val_loss(struct trainer *t)
 {
-	int nb = t->spec.probe.val_batches;
-	double sum = 0;
-	for (int k = 0; k < nb; k++) {
-		data_batch_val(&t->data, k, nb, t->model.tokens, t->model.targets,
-			       t->spec.train.batch_size, t->spec.model.seq_len);
-		sum += gpt_forward(&t->model, 0);
-	}
-	return sum / nb;
+	return trainer_validate(t, 0, NULL);
 }
 
 /* ---------- probes ---------- */
 
-/* Input and cache of a norm site, or NULL when the block has no such site. */
-static const real *site_input(struct gpt *m, int l, int site, const real **cache)
+/* The site at `slot` of block l, or -1. */
+static int block_site(const struct model *m, int l, int slot)
 {
-	const struct gpt_block *bk = &m->lay.blocks[l];
-	struct gpt_block_acts *a = &m->ba[l];
-	size_t n = (size_t)m->lay.B * m->lay.T * m->lay.C;
-	const real *x = m->resid + (size_t)l * n;
-	if (!bk->norm[site].present)
-		return NULL;
-	switch (site) {
-	case GPT_SITE_NORM1:
-		*cache = a->c1;
-		return bk->kind == GPT_BLOCK_POST ? a->h : x;
-	case GPT_SITE_NORM2:
-		*cache = a->c2;
-		return bk->kind == GPT_BLOCK_POST ? a->h2 : a->h;
-	case GPT_SITE_NORM1_OUT:
-		*cache = a->c1o;
-		return a->a;
-	case GPT_SITE_NORM2_OUT:
-		*cache = a->c2o;
-		return a->m;
-	}
-	return NULL;
+	return m->lay.blocks[l].site[slot];
 }
 
-static int site_in_all_blocks(const struct gpt *m, int site)
+static int slot_in_all_blocks(const struct model *m, int slot)
 {
 	for (int l = 0; l < m->lay.L; l++)
-		if (!m->lay.blocks[l].norm[site].present)
+		if (block_site(m, l, slot) < 0)
 			return 0;
 	return 1;
 }
@@ -139,13 +207,24 @@ static void emit_scalar(const struct train_sink *sink, long step, const char *na
 		sink->scalar(sink->ctx, step, name, v);
 }
 
-/* Mean |x|-based stats for DyT/Derf sites: 1/std of the input, saturated fraction. */
-static void pointwise_site_stats(struct gpt *m, const struct gpt_norm_inst *ni, const real *x,
-				 double *inv_std, double *sat)
+/* A site's input into t->hx and its parameters into t->hp (host copies). */
+static void fetch_site(struct trainer *t, const struct model_site *si, int with_cache)
 {
+	struct model *m = &t->model;
+	size_t N = (size_t)m->lay.N, np = norm_param_count(m->lay.nk, m->lay.C);
+	model_download(m, t->hx, si->input, N * (size_t)m->lay.C);
+	model_download(m, t->hp, m->params + si->off, np);
+	if (with_cache)
+		model_download(m, t->hcache, si->cache, N * (size_t)m->lay.nk->cache_per_token);
+}
+
+/* Mean |x|-based stats for DyT/Derf sites over t->hx: 1/std of the input, saturated fraction. */
+static void pointwise_site_stats(struct trainer *t, double *inv_std, double *sat)
+{
+	const struct model *m = &t->model;
 	const struct norm_kind *k = m->lay.nk;
-	size_t n = (size_t)m->lay.B * m->lay.T * m->lay.C;
-	const real *p = m->params + ni->off;
+	size_t n = (size_t)m->lay.N * m->lay.C;
+	const real *x = t->hx, *p = t->hp;
 	double s = 0, s2 = 0;
 	size_t ns = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -160,23 +239,27 @@ static void pointwise_site_stats(struct gpt *m, const struct gpt_norm_inst *ni, 
 
 static void probe_depth(struct trainer *t, const struct train_sink *sink, long step)
 {
-	struct gpt *m = &t->model;
-	const struct gpt_layout *lay = &m->lay;
-	int L = lay->L, C = lay->C, N = lay->B * lay->T;
+	struct model *m = &t->model;
+	const struct model_layout *lay = &m->lay;
+	int L = lay->L, C = lay->C, N = lay->N;
 	size_t n = (size_t)N * C;
-	double v[PROBE_STAT_COUNT][GPT_MAX_LAYERS], extra[4][GPT_MAX_LAYERS];
+	double v[PROBE_STAT_COUNT][MODEL_MAX_LAYERS], extra[4][MODEL_MAX_LAYERS];
 	char name[96];
 	struct probe_stats st;
 	const struct norm_kind *k = lay->nk;
 	long a_off = norm_tensor_offset(k, "alpha", C), s_off = norm_tensor_offset(k, "shift", C);
+	real *prev = t->hx + n;   /* x_l while t->hx holds x_{l+1} */
 
-	/* residual stream: block outputs */
+	/* residual stream: block outputs, and the angle x_l → x_{l+1} */
+	model_download(m, t->hx, m->resid, n);
 	for (int l = 0; l < L; l++) {
-		probe_tensor_stats(&st, m->resid + (size_t)(l + 1) * n, N, C, t->scratch, t->scratch_d);
+		memcpy(prev, t->hx, sizeof(real) * n);
+		model_download(m, t->hx, m->resid + (size_t)(l + 1) * n, n);
+		double ang = probe_angular_distance(prev, t->hx, N, C);
+		probe_tensor_stats(&st, t->hx, N, C, t->scratch, t->scratch_d);
 		for (int q = 0; q < PROBE_STAT_COUNT; q++)
 			v[q][l] = probe_stat_get(&st, (enum probe_stat)q);
-		extra[0][l] = probe_angular_distance(m->resid + (size_t)l * n,
-						     m->resid + (size_t)(l + 1) * n, N, C);
+		extra[0][l] = ang;
 	}
 	for (int q = 0; q < PROBE_STAT_COUNT; q++) {
 		snprintf(name, sizeof name, "resid.%s", probe_stat_names[q]);
@@ -184,24 +267,24 @@ static void probe_depth(struct trainer *t, const struct train_sink *sink, long s
 	}
 	emit_depth(sink, step, "angle", extra[0], L);
 
-	/* norm sites */
-	for (int site = 0; site < GPT_SITE_COUNT; site++) {
-		if (!site_in_all_blocks(m, site))
+	/* norm sites, by slot over depth */
+	for (int slot = 0; slot < MODEL_SLOT_COUNT; slot++) {
+		if (!slot_in_all_blocks(m, slot))
 			continue;
 		for (int l = 0; l < L; l++) {
-			const real *cache, *x = site_input(m, l, site, &cache);
-			const struct gpt_norm_inst *ni = &lay->blocks[l].norm[site];
-			probe_tensor_stats(&st, x, N, C, t->scratch, t->scratch_d);
+			const struct model_site *si = &lay->sites[block_site(m, l, slot)];
+			fetch_site(t, si, 0);
+			if (k->saturated) {
+				extra[0][l] = t->hp[a_off];
+				extra[1][l] = s_off >= 0 ? t->hp[s_off] : 0;
+				pointwise_site_stats(t, &extra[3][l], &extra[2][l]);
+			}
+			probe_tensor_stats(&st, t->hx, N, C, t->scratch, t->scratch_d);
 			for (int q = 0; q < PROBE_STAT_COUNT; q++)
 				v[q][l] = probe_stat_get(&st, (enum probe_stat)q);
-			if (k->saturated) {
-				extra[0][l] = m->params[ni->off + (size_t)a_off];
-				extra[1][l] = s_off >= 0 ? m->params[ni->off + (size_t)s_off] : 0;
-				pointwise_site_stats(m, ni, x, &extra[3][l], &extra[2][l]);
-			}
 		}
 		for (int q = 0; q < PROBE_STAT_COUNT; q++) {
-			snprintf(name, sizeof name, "%s.in.%s", gpt_site_names[site], probe_stat_names[q]);
+			snprintf(name, sizeof name, "%s.in.%s", model_slot_names[slot], probe_stat_names[q]);
 			emit_depth(sink, step, name, v[q], L);
 		}
 		if (k->saturated) {
@@ -209,52 +292,54 @@ static void probe_depth(struct trainer *t, const struct train_sink *sink, long s
 			for (int w = 0; w < 4; w++) {
 				if (w == 1 && s_off < 0)
 					continue;
-				snprintf(name, sizeof name, "%s.%s", gpt_site_names[site], what[w]);
+				snprintf(name, sizeof name, "%s.%s", model_slot_names[slot], what[w]);
 				emit_depth(sink, step, name, extra[w], L);
 			}
 		}
 	}
-	const struct { const struct gpt_norm_inst *ni; const char *name; const real *x; } outer[2] = {
-		{ &lay->norm_f, "norm_f", m->resid + (size_t)L * n },
-		{ &lay->norm_emb, "norm_emb", m->emb },
-	};
+	const int outer[2] = { lay->site_f, lay->site_emb };
 	for (int o = 0; o < 2; o++) {
-		if (!outer[o].ni->present || !k->saturated)
+		if (outer[o] < 0 || !k->saturated)
 			continue;
+		const struct model_site *si = &lay->sites[outer[o]];
 		double inv_std, sat;
-		pointwise_site_stats(m, outer[o].ni, outer[o].x, &inv_std, &sat);
-		snprintf(name, sizeof name, "%s.alpha", outer[o].name);
-		emit_scalar(sink, step, name, m->params[outer[o].ni->off + (size_t)a_off]);
+		fetch_site(t, si, 0);
+		pointwise_site_stats(t, &inv_std, &sat);
+		snprintf(name, sizeof name, "%s.alpha", si->name);
+		emit_scalar(sink, step, name, t->hp[a_off]);
 		if (s_off >= 0) {
-			snprintf(name, sizeof name, "%s.shift", outer[o].name);
-			emit_scalar(sink, step, name, m->params[outer[o].ni->off + (size_t)s_off]);
+			snprintf(name, sizeof name, "%s.shift", si->name);
+			emit_scalar(sink, step, name, t->hp[s_off]);
 		}
-		snprintf(name, sizeof name, "%s.sat", outer[o].name);
+		snprintf(name, sizeof name, "%s.sat", si->name);
 		emit_scalar(sink, step, name, sat);
-		snprintf(name, sizeof name, "%s.inv_std", outer[o].name);
+		snprintf(name, sizeof name, "%s.inv_std", si->name);
 		emit_scalar(sink, step, name, inv_std);
 	}
 
 	/* gradients: per block, per tensor (grouped by suffix over depth), at the residual stream */
+	model_download(m, t->hgrad, m->grads, lay->n_params);
 	for (int l = 0; l < L; l++) {
-		const struct gpt_block *bk = &lay->blocks[l];
+		const struct model_block *bk = &lay->blocks[l];
 		double s = 0;
 		for (int ti = bk->t_first; ti < bk->t_end; ti++) {
-			double g = probe_l2(m->grads + lay->tensors[ti].off, lay->tensors[ti].len);
+			double g = probe_l2(t->hgrad + lay->tensors[ti].off, lay->tensors[ti].len);
 			s += g * g;
 		}
 		extra[0][l] = sqrt(s);
 	}
 	emit_depth(sink, step, "grad.block", extra[0], L);
 	emit_depth(sink, step, "grad.resid", m->dres_norm, L);
-	const struct gpt_block *b0 = &lay->blocks[0];
+	const struct model_block *b0 = &lay->blocks[0];
 	for (int ti = b0->t_first; ti < b0->t_end; ti++) {
-		const char *suffix = strchr(lay->tensors[ti].name + 7, '.') + 1; /* after "blocks.0." */
+		const char *suffix = lay->tensors[ti].name + lay->tensors[ti].suffix;
 		for (int l = 0; l < L; l++) {
-			snprintf(name, sizeof name, "blocks.%d.%s", l, suffix);
-			int tj = gpt_tensor_find(lay, name);
-			extra[0][l] = tj >= 0 ? probe_l2(m->grads + lay->tensors[tj].off,
-							 lay->tensors[tj].len) : NAN;
+			const struct model_block *bl = &lay->blocks[l];
+			extra[0][l] = NAN;
+			for (int tj = bl->t_first; tj < bl->t_end; tj++)
+				if (strcmp(lay->tensors[tj].name + lay->tensors[tj].suffix, suffix) == 0)
+					extra[0][l] = probe_l2(t->hgrad + lay->tensors[tj].off,
+							       lay->tensors[tj].len);
 		}
 		snprintf(name, sizeof name, "grad.%s", suffix);
 		emit_depth(sink, step, name, extra[0], L);
@@ -263,52 +348,46 @@ static void probe_depth(struct trainer *t, const struct train_sink *sink, long s
 		if (lay->tensors[ti].block >= 0)
 			continue;
 		snprintf(name, sizeof name, "grad.%s", lay->tensors[ti].name);
-		emit_scalar(sink, step, name, probe_l2(m->grads + lay->tensors[ti].off, lay->tensors[ti].len));
+		emit_scalar(sink, step, name, probe_l2(t->hgrad + lay->tensors[ti].off,
+						       lay->tensors[ti].len));
 	}
 }
 
 static void sample_site(struct trainer *t, const struct train_sink *sink, long step,
-			const char *site, const struct gpt_norm_inst *ni, const real *x,
-			const real *cache, struct rng *r)
+			const struct model_site *si, struct rng *r)
 {
-	struct gpt *m = &t->model;
-	int C = m->lay.C, N = m->lay.B * m->lay.T, ns = t->spec.probe.samples;
+	struct model *m = &t->model;
+	int C = m->lay.C, N = m->lay.N, ns = t->spec.probe.samples;
 	int cpt = m->lay.nk->cache_per_token;
-	const real *p = m->params + ni->off;
+	fetch_site(t, si, 1);
 	for (int i = 0; i < ns; i++) {
 		int n = (int)rng_below(r, (uint64_t)N), c = (int)rng_below(r, (uint64_t)C);
-		const real *row = x + (size_t)n * C;
+		const real *row = t->hx + (size_t)n * C;
 		t->sx[i] = (float)row[c];
-		t->sy[i] = (float)m->lay.nk->pre_affine(row, cache + (size_t)n * cpt, p, C, c);
+		t->sy[i] = (float)m->lay.nk->pre_affine(row, t->hcache + (size_t)n * cpt, t->hp, C, c);
 		t->stok[i] = n;
 		t->schan[i] = c;
 	}
-	sink->samples(sink->ctx, step, site, t->sx, t->sy, t->stok, t->schan, ns);
+	sink->samples(sink->ctx, step, si->name, t->sx, t->sy, t->stok, t->schan, ns);
 }
 
+/* Every site: the embedding norm, the blocks' sites in block and slot order, norm_f. */
 static void probe_samples(struct trainer *t, const struct train_sink *sink, long step)
 {
-	struct gpt *m = &t->model;
-	const struct gpt_layout *lay = &m->lay;
-	size_t n = (size_t)lay->B * lay->T * lay->C;
+	struct model *m = &t->model;
+	const struct model_layout *lay = &m->lay;
 	struct rng r;
-	char site[64];
 	if (!sink || !sink->samples || t->spec.probe.samples <= 0)
 		return;
 	rng_seed(&r, t->spec.seed ^ (uint64_t)step * 0x9E3779B97F4A7C15ULL, RNG_STREAM_PROBE);
-	if (lay->norm_emb.present)
-		sample_site(t, sink, step, "norm_emb", &lay->norm_emb, m->emb, m->cemb, &r);
+	if (lay->site_emb >= 0)
+		sample_site(t, sink, step, &lay->sites[lay->site_emb], &r);
 	for (int l = 0; l < lay->L; l++)
-		for (int s = 0; s < GPT_SITE_COUNT; s++) {
-			const real *cache, *x = site_input(m, l, s, &cache);
-			if (!x)
-				continue;
-			snprintf(site, sizeof site, "blocks.%d.%s", l, gpt_site_names[s]);
-			sample_site(t, sink, step, site, &lay->blocks[l].norm[s], x, cache, &r);
-		}
-	if (lay->norm_f.present)
-		sample_site(t, sink, step, "norm_f", &lay->norm_f, m->resid + (size_t)lay->L * n,
-			    m->cf, &r);
+		for (int s = 0; s < MODEL_SLOT_COUNT; s++)
+			if (block_site(m, l, s) >= 0)
+				sample_site(t, sink, step, &lay->sites[block_site(m, l, s)], &r);
+	if (lay->site_f >= 0)
+		sample_site(t, sink, step, &lay->sites[lay->site_f], &r);
 }
 
 /* ---------- the step ---------- */
@@ -321,17 +400,19 @@ static int due(long step, long every, long last)
 int trainer_step(struct trainer *t, const struct train_sink *sink, struct nl_err *err)
 {
 	const struct spec *s = &t->spec;
-	struct gpt *m = &t->model;
+	struct model *m = &t->model;
 	long idx = t->step, step = idx + 1, last = s->train.steps;
 	int depth = due(step, s->probe.depth_every, last);
 	int samples = due(step, s->probe.samples_every, last);   /* step 1 too: the curve at init */
 
 	double t0 = nl_now();
 	trainer_next_batch(t);
-	gpt_zero_grad(m);
+	model_zero_grad(m);
 	m->probe_grads = depth;
-	double loss = gpt_forward(m, 1);
-	gpt_backward(m);
+	double loss = model_forward(m, 1);
+	if (is_images(t))
+		t->train_acc = (double)m->correct / m->lay.B;
+	model_backward(m);
 	double gn = optim_grad_norm(m);
 	t->loss = loss;
 	t->grad_norm = gn;
@@ -369,22 +450,28 @@ int trainer_step(struct trainer *t, const struct train_sink *sink, struct nl_err
 		double now = nl_now();
 		double dt = now - t->mark_time;
 		long ds = step - t->mark_step;
-		t->tok_per_s = dt > 0 ? (double)ds * s->train.batch_size * s->model.seq_len / dt : 0;
+		t->tok_per_s = dt > 0 ? (double)ds * m->lay.N / dt : 0;
 		t->mark_time = now;
 		t->mark_step = step;
 		emit_scalar(sink, step, "loss", loss);
 		emit_scalar(sink, step, "lr", lr);
 		emit_scalar(sink, step, "grad_norm", gn);
 		emit_scalar(sink, step, "tokens_per_s", t->tok_per_s);
+		if (is_images(t)) {
+			emit_scalar(sink, step, "train_acc", t->train_acc);
+			emit_scalar(sink, step, "epochs", trainer_epochs(t));
+		}
 	}
 	if (step % s->probe.val_every == 0 || step == last) {
 		double v0 = nl_now();
-		t->val_loss = trainer_val_loss(t);
+		t->val_loss = trainer_validate(t, step == last, &t->val_acc);
 		double dv = nl_now() - v0;
 		t->mark_time += dv;   /* validation time is not training throughput */
 		t->t_val += dv;
 		t->n_val++;
 		emit_scalar(sink, step, "val_loss", t->val_loss);
+		if (is_images(t))
+			emit_scalar(sink, step, "val_acc", t->val_acc);
 	}
 	return 0;
 }

@@ -8,14 +8,17 @@
 #define TRAIN_H
 
 #include "data.h"
-#include "model_gpt.h"
+#include "data_fmnist.h"
+#include "model.h"
 #include "optim.h"
 #include "rng.h"
 #include "spec.h"
 
 /*
  * Metric names (stable; the store and the dashboard key on them):
- *   scalars: loss, lr, grad_norm, tokens_per_s, val_loss; grad.<tensor> for tensors outside the
+ *   scalars: loss, lr, grad_norm, tokens_per_s, val_loss; images (vit) also train_acc (the
+ *            batch's), val_acc (the test set's: val_batches batches, the whole of it at the last
+ *            step) and epochs; grad.<tensor> for tensors outside the
  *            blocks; norm_f.alpha/.shift/.sat/.inv_std, norm_emb.* for DyT/Derf.
  *   depth (one value per block, index = block): resid.<stat> (block output x_{l+1}),
  *            <site>.in.<stat> (norm input; site ∈ norm1, norm2, norm1_out, norm2_out),
@@ -37,18 +40,26 @@ struct train_sink {
 
 struct trainer {
 	struct spec spec;
-	struct gpt model;
+	struct model model;
 	struct adamw opt;
-	struct data data;
+	struct data data;       /* text */
+	struct fmnist img;      /* images */
 	struct rng data_rng;
 	long step;              /* steps completed */
 	double loss;            /* last training loss */
 	double val_loss;        /* last validation loss; NAN before the first */
+	double train_acc;       /* images: accuracy on the last training batch */
+	double val_acc;         /* images: last test accuracy; NAN before the first */
 	double grad_norm;       /* last global gradient norm (before clipping) */
 	double lr;              /* learning rate of the last step */
 	double tok_per_s;       /* throughput over the last logging interval */
 	long diverged_step;     /* step at which loss or gradient went non-finite; 0 if never */
 	float *scratch;         /* probe scratch [N·C] */
+	real *hx, *hcache;      /* host copies of two activations [2, N·C] and one norm cache */
+	real *hgrad;            /* host copy of the gradients [n_params] */
+	real *hp;               /* host copy of one site's parameters */
+	int *htok, *htgt;       /* the next batch on the host: tokens/targets [N] (labels [B]) */
+	real *himg;             /* images: [B, 784] */
 	double *scratch_d;      /* probe scratch [max(C, L)] */
 	float *sx, *sy;         /* sample buffers [probe.samples] */
 	int *stok, *schan;
@@ -59,8 +70,9 @@ struct trainer {
 	long n_depth, n_samples, n_val;     /* how many times each ran */
 };
 
-/* Builds everything for spec s on corpus path `corpus` (already resolved) and initialises
- * the parameters from the seed. Returns 0 or a negative nl_code with err filled. */
+/* Builds everything for spec s on corpus path `corpus` (already resolved; images: the data set's
+ * directory, NULL for the default) and initialises the parameters from the seed. Returns 0 or a
+ * negative nl_code with err filled. */
 int trainer_init(struct trainer *t, const struct spec *s, const char *corpus, struct nl_err *err);
 void trainer_free(struct trainer *t);
 
@@ -73,8 +85,14 @@ int trainer_done(const struct trainer *t);
  */
 int trainer_step(struct trainer *t, const struct train_sink *sink, struct nl_err *err);
 
-/* Mean loss over the spec's validation batches (does not touch parameters or the data RNG). */
+/* Mean loss over the spec's validation batches (does not touch parameters or the data RNG).
+ * Images: over val_batches test batches, or the whole test set with `full`; *acc (may be NULL)
+ * gets the accuracy (NAN for text). */
 double trainer_val_loss(struct trainer *t);
+double trainer_validate(struct trainer *t, int full, double *acc);
+
+/* Epochs the steps so far have drawn (images: steps·B / 60 000; text: 0). */
+double trainer_epochs(const struct trainer *t);
 
 /* Loads the batch for 0-based step `step` into the model's token buffers, as training would
  * (uses and advances the data RNG). */

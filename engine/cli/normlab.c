@@ -248,7 +248,7 @@ static void progress(const struct trainer *t, int tty, double t_start, long step
 	long steps = t->spec.train.steps, done = t->step;
 	double el = nl_now() - t_start;
 	double rate = done > step0 && el > 0 ? (double)(done - step0) / el : 0;
-	double tps = rate * t->spec.train.batch_size * t->spec.model.seq_len;
+	double tps = rate * t->model.lay.N;
 	char eta[32];
 	fmt_eta(eta, sizeof eta, rate > 0 ? (double)(steps - done) / rate : NAN);
 	if (tty) {
@@ -260,8 +260,13 @@ static void progress(const struct trainer *t, int tty, double t_start, long step
 		fprintf(stderr, "\rstep %ld/%ld [%s] loss %.4f | %.0f tok/s | ETA %s   ", done, steps, bar,
 			t->loss, tps, eta);
 	} else {
-		fprintf(stderr, "step %ld/%ld loss %.4f val %.4f lr %.3g grad_norm %.3g %.0f tok/s ETA %s\n",
-			done, steps, t->loss, t->val_loss, t->lr, t->grad_norm, tps, eta);
+		if (t->model.lay.arch->data == MODEL_DATA_IMAGES)
+			fprintf(stderr, "step %ld/%ld (epoch %.2f) loss %.4f val %.4f val_acc %.4f lr %.3g "
+				"grad_norm %.3g %.0f tok/s ETA %s\n", done, steps, trainer_epochs(t), t->loss,
+				t->val_loss, t->val_acc, t->lr, t->grad_norm, tps, eta);
+		else
+			fprintf(stderr, "step %ld/%ld loss %.4f val %.4f lr %.3g grad_norm %.3g %.0f tok/s "
+				"ETA %s\n", done, steps, t->loss, t->val_loss, t->lr, t->grad_norm, tps, eta);
 	}
 	fflush(stderr);
 }
@@ -281,6 +286,13 @@ static int write_summary(const char *path, const struct trainer *t, const char *
 	put_num(f, t->loss);
 	fputs(",\"val_loss\":", f);
 	put_num(f, t->val_loss);
+	if (t->model.lay.arch->data == MODEL_DATA_IMAGES) {
+		fputs(",\"val_acc\":", f);
+		put_num(f, t->val_acc);
+		fputs(",\"train_acc\":", f);
+		put_num(f, t->train_acc);
+		fprintf(f, ",\"epochs\":%.3f", trainer_epochs(t));
+	}
 	fputs(",\"diverged_step\":", f);
 	if (t->diverged_step)
 		fprintf(f, "%ld", t->diverged_step);
@@ -288,7 +300,7 @@ static int write_summary(const char *path, const struct trainer *t, const char *
 		fputs("null", f);
 	fprintf(f, ",\"n_params\":%zu,\"wall_s\":%.3f,\"tokens_per_s\":%.1f,\"threads\":%d,\"blas\":\"",
 		t->model.lay.n_params, wall,
-		wall > 0 ? (double)steps_this_run * t->spec.train.batch_size * t->spec.model.seq_len / wall : 0.0,
+		wall > 0 ? (double)steps_this_run * t->model.lay.N / wall : 0.0,
 		t->spec.threads);
 	for (const char *p = blas; *p; p++)   /* blas config has no quotes, but be safe */
 		if (*p != '"' && *p != '\\')
@@ -506,9 +518,12 @@ static int cmd_grads(int argc, char **argv)
 		fprintf(stderr, "normlab: %s\n", err.msg);
 		return 1;
 	}
-	const struct gpt_layout *lay = &t.model.lay;
+	const struct model_layout *lay = &t.model.lay;
+	int images = lay->arch->data == MODEL_DATA_IMAGES;
 	struct st_tensor *ts = nl_calloc((size_t)(2 * lay->n_tensors + 3), sizeof *ts);
-	if (!ts) {
+	real *host = nl_malloc(sizeof(real) * (2 * lay->n_params + (size_t)lay->B * FMNIST_PIXELS));
+	int *hint = nl_malloc(sizeof(int) * 2 * (size_t)lay->N);
+	if (!ts || !host || !hint) {
 		fprintf(stderr, "normlab: out of memory\n");
 		goto out;
 	}
@@ -517,12 +532,17 @@ static int cmd_grads(int argc, char **argv)
 		goto out;
 	}
 	trainer_next_batch(&t);
-	gpt_zero_grad(&t.model);
-	real loss = (real)gpt_forward(&t.model, 1);
-	gpt_backward(&t.model);
+	/* the batch as the model saw it, read back through the backend before the fused
+	 * backward reuses nothing of it (inputs are never written by a step) */
+	model_zero_grad(&t.model);
+	real loss = (real)model_forward(&t.model, 1);
+	model_backward(&t.model);
+	size_t np = lay->n_params;
+	model_download(&t.model, host, t.model.params, np);
+	model_download(&t.model, host + np, t.model.grads, np);
 	int n = 0;
 	for (int i = 0; i < lay->n_tensors; i++) {
-		const struct gpt_tensor *gt = &lay->tensors[i];
+		const struct model_tensor *gt = &lay->tensors[i];
 		for (int g = 0; g < 2; g++) {
 			struct st_tensor *st = &ts[n++];
 			snprintf(st->name, sizeof st->name, "%s%s", g ? "grad." : "", gt->name);
@@ -530,22 +550,46 @@ static int cmd_grads(int argc, char **argv)
 			st->ndim = gt->ndim;
 			st->shape[0] = gt->shape[0];
 			st->shape[1] = gt->shape[1];
-			st->data = (g ? t.model.grads : t.model.params) + gt->off;
+			st->data = host + (g ? np : 0) + gt->off;
 			st->nbytes = gt->len * sizeof(real);
 		}
 	}
 	int B = s.train.batch_size, T = s.model.seq_len;
-	const char *bn[2] = { "batch.inputs", "batch.targets" };
-	const int *bd[2] = { t.model.tokens, t.model.targets };
-	for (int b = 0; b < 2; b++) {
+	if (images) {
+		/* batch.images F32 [B, 1, 28, 28] after normalization, batch.targets I32 [B] */
+		real *img = host + 2 * np;
+		model_download(&t.model, img, t.model.images, (size_t)B * FMNIST_PIXELS);
+		model_download_ints(&t.model, hint, t.model.targets, (size_t)B);
 		struct st_tensor *st = &ts[n++];
-		snprintf(st->name, sizeof st->name, "%s", bn[b]);
-		snprintf(st->dtype, sizeof st->dtype, "I32");
-		st->ndim = 2;
+		snprintf(st->name, sizeof st->name, "batch.images");
+		snprintf(st->dtype, sizeof st->dtype, "%s", NL_REAL_NAME);
+		st->ndim = 4;
 		st->shape[0] = B;
-		st->shape[1] = T;
-		st->data = bd[b];
-		st->nbytes = sizeof(int) * (size_t)B * T;
+		st->shape[1] = 1;
+		st->shape[2] = FMNIST_SIDE;
+		st->shape[3] = FMNIST_SIDE;
+		st->data = img;
+		st->nbytes = sizeof(real) * (size_t)B * FMNIST_PIXELS;
+		st = &ts[n++];
+		snprintf(st->name, sizeof st->name, "batch.targets");
+		snprintf(st->dtype, sizeof st->dtype, "I32");
+		st->ndim = 1;
+		st->shape[0] = B;
+		st->data = hint;
+		st->nbytes = sizeof(int) * (size_t)B;
+	} else {
+		model_download_ints(&t.model, hint, t.model.tokens, 2 * (size_t)lay->N);
+		const char *bn[2] = { "batch.inputs", "batch.targets" };
+		for (int b = 0; b < 2; b++) {
+			struct st_tensor *st = &ts[n++];
+			snprintf(st->name, sizeof st->name, "%s", bn[b]);
+			snprintf(st->dtype, sizeof st->dtype, "I32");
+			st->ndim = 2;
+			st->shape[0] = B;
+			st->shape[1] = T;
+			st->data = hint + (size_t)b * lay->N;
+			st->nbytes = sizeof(int) * (size_t)B * T;
+		}
 	}
 	struct st_tensor *ls = &ts[n++];
 	snprintf(ls->name, sizeof ls->name, "loss");
@@ -566,6 +610,8 @@ static int cmd_grads(int argc, char **argv)
 	rc = 0;
 out:
 	nl_free(ts);
+	nl_free(host);
+	nl_free(hint);
 	trainer_free(&t);
 	return rc;
 }

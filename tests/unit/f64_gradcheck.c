@@ -2,14 +2,16 @@
  * f64_gradcheck — finite-difference checks of every backward pass, in the double-precision build
  * of the engine (-DNL_DOUBLE), so central differences resolve to ~1e-9.
  *  1. each norm kind alone: L = Σ g ⊙ N(x) against ∂L/∂x, ∂L/∂γ, ∂L/∂β, ∂L/∂α, ∂L/∂s;
- *  2. the whole GPT for every norm kind × every placement (and peri with the embedding norm,
- *     tied and untied heads, 1 and 2 threads): every parameter tensor, several entries each,
- *     every scalar (α, s, embedding scale) in full.
+ *  2. the whole model for every architecture (gpt; llama with RoPE, SwiGLU, no biases; vit with
+ *     the patch embedding, cls token, bidirectional attention, cls and mean pooling) × every
+ *     norm kind × every placement (and peri with the embedding norm, tied and untied heads,
+ *     1 and 2 threads): every parameter tensor, several entries each, every scalar (α, s,
+ *     embedding scale) in full. Parameters and gradients are read through the model backend.
  * Parameters are moved off their init values first, so γ ≠ 1 and β ≠ 0 are exercised.
  */
 #include <stdlib.h>
 
-#include "model_gpt.h"
+#include "model.h"
 #include "norm.h"
 #include "rng.h"
 #include "spec.h"
@@ -101,6 +103,8 @@ static void check_norm_alone(const struct norm_kind *k)
 /* ---------- 2. whole model ---------- */
 
 struct case_cfg {
+	const char *arch;
+	int pool_mean;
 	int type;
 	int placement;
 	int tied;
@@ -108,89 +112,104 @@ struct case_cfg {
 	int threads;
 };
 
-static double model_loss(struct gpt *m)
+static double model_loss(struct model *m)
 {
-	return gpt_forward(m, 0);
+	return model_forward(m, 0);
 }
 
 static void check_model(const struct case_cfg *cc)
 {
 	struct spec s;
-	struct gpt m;
+	struct model m;
 	struct nl_err err = { 0 };
 	struct rng r;
+	int vit = strcmp(cc->arch, "vit") == 0, llama = strcmp(cc->arch, "llama") == 0;
 	spec_defaults(&s);
+	snprintf(s.model.arch, sizeof s.model.arch, "%s", cc->arch);
 	s.model.n_layer = 2;
 	s.model.d_model = 8;
 	s.model.n_head = 2;
 	s.model.d_ff = 12;
 	s.model.seq_len = 4;
 	s.model.tie_head = cc->tied;
+	s.model.bias = !llama;
+	s.model.patch = 14;            /* vit: 4 patches of 196 pixels, T = 5 */
+	s.model.pool_mean = cc->pool_mean;
 	s.model.scaled_init = 1;
 	s.model.init_std = 0.3;   /* large enough that every path carries a real signal */
-	s.train.batch_size = 2;
+	s.train.batch_size = vit ? 3 : 2;
 	s.norm.type = cc->type;
 	s.norm.placement = cc->placement;
 	s.norm.mix_post_ratio = 0.5;   /* L=2: block 0 post, block 1 pre */
 	s.norm.eps = norm_table[cc->type]->default_eps;
-	s.norm.embed_scale = norm_table[cc->type]->wants_embed_scale;
+	s.norm.embed_scale = vit ? 0 : norm_table[cc->type]->wants_embed_scale;
 	s.norm.embed_norm = cc->embed_norm;
 	s.norm.alpha_attn = 0.7;
 	s.norm.alpha_ffn = 0.9;
 	s.norm.alpha_final = 1.1;
 	s.norm.shift0 = 0.1;
 	s.threads = cc->threads;
-	char label[128];
-	snprintf(label, sizeof label, "%s/%s%s%s/threads=%d", norm_table[cc->type]->name,
-		 spec_placement_name(cc->placement), cc->tied ? "/tied" : "/untied",
+	char label[160];
+	snprintf(label, sizeof label, "%s%s/%s/%s%s%s/threads=%d", cc->arch,
+		 vit ? (cc->pool_mean ? "(mean)" : "(cls)") : "", norm_table[cc->type]->name,
+		 spec_placement_name(cc->placement), vit ? "" : cc->tied ? "/tied" : "/untied",
 		 cc->embed_norm ? "/embed_norm" : "", cc->threads);
-	if (gpt_init(&m, &s, &err) != 0) {
-		CHECKF(0, "%s: gpt_init: %s", label, err.msg);
+	if (model_init(&m, &s, &err) != 0) {
+		CHECKF(0, "%s: model_init: %s", label, err.msg);
 		return;
 	}
 	rng_seed(&r, 42, 1);
-	gpt_init_params(&m, &s, &r);
-	/* move every 1-D parameter off its init value (γ≠1, β≠0, α, s, scale perturbed) */
+	model_init_params(&m, &s, &r);
+	/* move every 1-D parameter off its init value (γ≠1, β≠0, α, s, biases perturbed) */
 	for (int i = 0; i < m.lay.n_tensors; i++) {
-		const struct gpt_tensor *t = &m.lay.tensors[i];
+		const struct model_tensor *t = &m.lay.tensors[i];
 		if (t->ndim == 1)
 			for (size_t j = 0; j < t->len; j++)
-				m.params[t->off + j] += 0.2 * rng_normal(&r);
+				model_param_set(&m, t->off + j, model_param_get(&m, t->off + j) +
+						(real)(0.2 * rng_normal(&r)));
 	}
 	if (m.lay.has_escale)
-		m.params[m.lay.escale] = 1.3;  /* √8 would push DyT deep into saturation */
-	size_t N = (size_t)s.train.batch_size * s.model.seq_len;
+		model_param_set(&m, m.lay.escale, 1.3);  /* √8 would push DyT deep into saturation */
+	size_t N = (size_t)m.lay.N;
+	int *tok = malloc(sizeof(int) * 2 * N);
+	real *img = malloc(sizeof(real) * (size_t)m.lay.B * 28 * 28);
 	for (size_t i = 0; i < N; i++) {
-		m.tokens[i] = (int)rng_below(&r, 12);   /* few distinct tokens: embedding rows repeat */
-		m.targets[i] = (int)rng_below(&r, GPT_VOCAB);
+		tok[i] = (int)rng_below(&r, 12);   /* few distinct tokens: embedding rows repeat */
+		tok[N + i] = (int)rng_below(&r, vit ? MODEL_CLASSES : MODEL_VOCAB);
 	}
-	gpt_zero_grad(&m);
-	gpt_forward(&m, 1);
-	gpt_backward(&m);
+	if (vit) {
+		for (int i = 0; i < m.lay.B * 28 * 28; i++)
+			img[i] = (real)rng_normal(&r);
+		model_upload(&m, m.images, img, (size_t)m.lay.B * 28 * 28);
+		model_upload_ints(&m, m.targets, tok + N, (size_t)m.lay.B);
+	} else {
+		model_upload_ints(&m, m.tokens, tok, 2 * N);
+	}
+	model_zero_grad(&m);
+	model_forward(&m, 1);
+	model_backward(&m);
 
 	int checked = 0, bad = 0;
 	for (int ti = 0; ti < m.lay.n_tensors; ti++) {
-		const struct gpt_tensor *t = &m.lay.tensors[ti];
+		const struct model_tensor *t = &m.lay.tensors[ti];
 		int k = t->len <= 8 ? (int)t->len : 6;
 		for (int e = 0; e < k; e++) {
 			size_t j;
-			if (t->len <= 8) {
+			if (t->len <= 8)
 				j = (size_t)e;
-			} else if (strcmp(t->name, "embed.tok.weight") == 0 ||
-				   (strcmp(t->name, "head.weight") != 0 && 0)) {
+			else if (strcmp(t->name, "embed.tok.weight") == 0)
 				/* pick rows of tokens that occur, or the check only sees zeros */
-				j = (size_t)m.tokens[e % N] * t->shape[1] + rng_below(&r, (uint64_t)t->shape[1]);
-			} else {
+				j = (size_t)tok[e % N] * t->shape[1] + rng_below(&r, (uint64_t)t->shape[1]);
+			else
 				j = rng_below(&r, t->len);
-			}
-			real *p = &m.params[t->off + j];
-			real keep = *p;
-			*p = keep + H;
+			size_t at = t->off + j;
+			real keep = model_param_get(&m, at);
+			model_param_set(&m, at, keep + H);
 			double lp = model_loss(&m);
-			*p = keep - H;
+			model_param_set(&m, at, keep - H);
 			double lm = model_loss(&m);
-			*p = keep;
-			double num = (lp - lm) / (2 * H), ana = m.grads[t->off + j];
+			model_param_set(&m, at, keep);
+			double num = (lp - lm) / (2 * H), ana = model_grad_get(&m, at);
 			checked++;
 			if (!close_enough(ana, num)) {
 				bad++;
@@ -200,7 +219,9 @@ static void check_model(const struct case_cfg *cc)
 		}
 	}
 	CHECKF(bad == 0 && checked > 20, "%s: %d of %d gradient entries wrong", label, bad, checked);
-	gpt_free(&m);
+	free(tok);
+	free(img);
+	model_free(&m);
 }
 
 int main(void)
@@ -210,18 +231,22 @@ int main(void)
 
 	const int places[] = { SPEC_PLACE_PRE, SPEC_PLACE_POST, SPEC_PLACE_PERI, SPEC_PLACE_MIX,
 			       SPEC_PLACE_LNS };
-	for (int k = 0; k < norm_table_len; k++) {
-		for (int p = 0; p < 5; p++) {
-			struct case_cfg cc = { .type = k, .placement = places[p], .tied = (k + p) % 2,
-					       .embed_norm = 0, .threads = 1 };
-			check_model(&cc);
+	static const char *const archs[] = { "gpt", "llama", "vit" };
+	for (int a = 0; a < 3; a++)
+		for (int k = 0; k < norm_table_len; k++) {
+			for (int p = 0; p < 5; p++) {
+				struct case_cfg cc = { .arch = archs[a], .type = k, .placement = places[p],
+						       .tied = (k + p) % 2, .pool_mean = (k + p) % 2,
+						       .threads = 1 };
+				check_model(&cc);
+			}
+			struct case_cfg peri_emb = { .arch = archs[a], .type = k,
+						     .placement = SPEC_PLACE_PERI, .tied = 1,
+						     .embed_norm = 1, .threads = 1 };
+			check_model(&peri_emb);
+			struct case_cfg two = { .arch = archs[a], .type = k, .placement = SPEC_PLACE_MIX,
+						.pool_mean = 1, .threads = 2 };
+			check_model(&two);
 		}
-		struct case_cfg peri_emb = { .type = k, .placement = SPEC_PLACE_PERI, .tied = 1,
-					     .embed_norm = 1, .threads = 1 };
-		check_model(&peri_emb);
-		struct case_cfg two = { .type = k, .placement = SPEC_PLACE_MIX, .tied = 0,
-					.embed_norm = 0, .threads = 2 };
-		check_model(&two);
-	}
 	return test_finish("gradcheck");
 }

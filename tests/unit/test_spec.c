@@ -452,7 +452,7 @@ static void test_errors(void)
 	EXPECT_ERR("{\"norm\":{\"embed_scale\":true}}", NL_EINVAL, "/norm/embed_scale", "expected a string", NULL);
 	EXPECT_ERR("{\"model\":{\"tie_head\":1}}", NL_EINVAL, "/model/tie_head", "expected true or false", NULL);
 	EXPECT_ERR("{\"model\":5}", NL_EINVAL, "/model", "expected an object", NULL);
-	EXPECT_ERR("{\"model\":{\"arch\":\"bert\"}}", NL_EINVAL, "/model/arch", "\"bert\"", "only \"gpt\"");
+	EXPECT_ERR("{\"model\":{\"arch\":\"bert\"}}", NL_EINVAL, "/model/arch", "\"bert\"", "gpt, llama, vit");
 	EXPECT_ERR("{\"device\":\"cuda\"}", NL_EINVAL, "/device", "only \"cpu\" is supported", NULL);
 	EXPECT_ERR("{\"threads\":0}", NL_EINVAL, "/threads", "1..64", NULL);
 	EXPECT_ERR("{\"data\":{\"path\":\"\"}}", NL_EINVAL, "/data/path", "empty", NULL);

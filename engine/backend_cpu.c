@@ -1,0 +1,164 @@
+/*
+ * backend_cpu.c — the CPU backend: model memory is host memory from nl_calloc, upload and
+ * download are copies, and every op runs on the model's pool with each thread taking its share
+ * (pool_split), so one op's result does not depend on timing. Per-thread partial sums (norm
+ * parameter gradients, the embedding scale, sums of squares) are reduced in thread order here,
+ * which keeps results bit-reproducible for a given thread count.
+ */
+#include <string.h>
+#include <tgmath.h>
+
+#include "model_core.h"
+#include "ops.h"
+
+static void *cpu_alloc(size_t bytes)
+{
+	return nl_calloc(bytes ? bytes : 1, 1);
+}
+
+static void cpu_release(void *p)
+{
+	nl_free(p);
+}
+
+static void cpu_upload(struct model *m, void *dev, const void *host, size_t bytes)
+{
+	(void)m;
+	if (bytes)
+		memmove(dev, host, bytes);
+}
+
+static void cpu_download(struct model *m, void *host, const void *dev, size_t bytes)
+{
+	(void)m;
+	if (bytes)
+		memmove(host, dev, bytes);
+}
+
+static void cpu_sync(struct model *m)
+{
+	(void)m;
+}
+
+static void adamw_part(const struct model_opargs *op, int ith, int nth)
+{
+	const struct model_adamw *c = op->extra;
+	const struct model_layout *lay = &op->m->lay;
+	real *restrict p = op->m->params, *restrict g = op->m->grads;
+	real *restrict m = c->m, *restrict v = c->v;
+	for (int ti = 0; ti < lay->n_tensors; ti++) {
+		const struct model_tensor *t = &lay->tensors[ti];
+		size_t i0 = t->off + t->len * (size_t)ith / (size_t)nth;
+		size_t i1 = t->off + t->len * (size_t)(ith + 1) / (size_t)nth;
+		const real wd = t->decay ? c->wd : 0, b1 = c->b1, b2 = c->b2, lr = c->lr, eps = c->eps;
+		const real clip = c->clip, ibc1 = 1 / c->bc1, ibc2 = 1 / c->bc2;
+#pragma omp simd
+		for (size_t i = i0; i < i1; i++) {
+			real gi = g[i] * clip;
+			m[i] = b1 * m[i] + (1 - b1) * gi;
+			v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+			real mh = m[i] * ibc1, vh = v[i] * ibc2;
+			p[i] -= lr * (mh / (sqrt(vh) + eps) + wd * p[i]);
+		}
+	}
+}
+
+static void op_exec(void *ctx, int ith, int nth)
+{
+	struct model_opargs *op = ctx;
+	struct model *m = op->m;
+	const struct model_layout *lay = &m->lay;
+	int r0, r1, hs = lay->C / lay->NH;
+	(void)hs;
+	switch (op->k) {
+	case OP_MM_FWD: matmul_forward(op->o, op->a, op->b, op->c, op->N, op->C, op->OC, ith, nth); break;
+	case OP_MM_BWD_IN: matmul_backward_input(op->o, op->a, op->b, op->N, op->C, op->OC, ith, nth); break;
+	case OP_MM_BWD_W: matmul_backward_weight(op->o, op->o2, op->a, op->b, op->N, op->C, op->OC, ith, nth); break;
+	case OP_ATT_FWD: attention_forward(op->o, op->o2, op->a, lay->B, lay->T, lay->C, lay->NH, lay->causal, ith, nth); break;
+	case OP_ATT_BWD: attention_backward(op->o, op->o2, op->a, op->b, op->c, lay->B, lay->T, lay->C, lay->NH, lay->causal, ith, nth); break;
+	case OP_GELU_FWD: gelu_forward(op->o, op->a, op->n, ith, nth); break;
+	case OP_GELU_BWD: gelu_backward(op->o, op->a, op->b, op->n, ith, nth); break;
+	case OP_SWIGLU_FWD: swiglu_forward(op->o, op->a, lay->N, lay->F, ith, nth); break;
+	case OP_SWIGLU_BWD: swiglu_backward(op->o, op->a, op->b, lay->N, lay->F, ith, nth); break;
+	case OP_ROPE_FWD: rope_forward(op->o, op->a, lay->B, lay->T, lay->C, lay->NH, ith, nth); break;
+	case OP_ROPE_BWD: rope_backward(op->o, op->a, lay->B, lay->T, lay->C, lay->NH, ith, nth); break;
+	case OP_EMB_FWD: embed_forward(op->o, op->ia, op->a, op->b, op->c ? *op->c : 1, op->N, lay->T, lay->C, ith, nth); break;
+	case OP_EMB_BWD: embed_backward(op->o, op->o2, op->a, op->ia, op->c ? *op->c : 1, op->N, lay->T, lay->C, ith, nth); break;
+	case OP_ESCALE_GRAD: embed_scale_grad(&op->part[ith], op->a, op->ia, op->b, op->c, op->N, lay->T, lay->C, ith, nth); break;
+	case OP_PATCH_GATHER: patch_gather(op->o, op->a, lay->B, lay->patch, ith, nth); break;
+	case OP_VIT_EMB_FWD: vit_embed_forward(op->o, op->a, op->b, op->c, lay->B, lay->T, lay->C, ith, nth); break;
+	case OP_VIT_EMB_BWD: vit_embed_backward(op->o, op->o2, (real *)op->b, op->a, lay->B, lay->T, lay->C, ith, nth); break;
+	case OP_POOL_FWD: pool_forward(op->o, op->a, lay->B, lay->T, lay->C, lay->pool_mean, ith, nth); break;
+	case OP_POOL_BWD: pool_backward(op->o, op->a, lay->B, lay->T, lay->C, lay->pool_mean, ith, nth); break;
+	case OP_CE_FUSED: crossentropy_fused(op->o, op->o2, op->ia, op->N, op->OC, ith, nth); break;
+	case OP_CE_FWD: crossentropy_forward(op->o2, op->a, op->ia, op->N, op->OC, ith, nth); break;
+	case OP_ADD: add_forward(op->o, op->a, op->b, op->n, ith, nth); break;
+	case OP_SCALE: scale_forward(op->o, op->a, op->s, op->n, ith, nth); break;
+	case OP_ACC: accumulate(op->o, op->a, op->n, ith, nth); break;
+	case OP_COPY: {
+		long i0 = op->n * ith / nth, i1 = op->n * (ith + 1) / nth;
+		memcpy(op->o + i0, op->a + i0, sizeof(real) * (size_t)(i1 - i0));
+		break;
+	}
+	case OP_ZERO: {
+		long i0 = op->n * ith / nth, i1 = op->n * (ith + 1) / nth;
+		memset(op->o + i0, 0, sizeof(real) * (size_t)(i1 - i0));
+		break;
+	}
+	case OP_NORM_FWD:
+		pool_split(op->N, ith, nth, &r0, &r1);
+		lay->nk->forward(op->o, op->o2, op->a, m->params + op->site->off, r0, r1, lay->C, &op->site->cfg);
+		break;
+	case OP_NORM_BWD: {
+		double *dp = m->dnorm + (size_t)ith * m->dnorm_stride;
+		memset(dp, 0, sizeof(double) * m->dnorm_stride);
+		pool_split(op->N, ith, nth, &r0, &r1);
+		lay->nk->backward(op->o, dp, op->a, op->b, op->c, m->params + op->site->off, r0, r1, lay->C, &op->site->cfg);
+		break;
+	}
+	case OP_SUMSQ: {
+		size_t n = (size_t)op->n;
+		size_t i0 = n * (size_t)ith / (size_t)nth, i1 = n * (size_t)(ith + 1) / (size_t)nth;
+		const real *g = op->a;
+		double s = 0;
+#pragma omp simd reduction(+ : s)
+		for (size_t i = i0; i < i1; i++)
+			s += (double)g[i] * g[i];
+		op->part[ith] = s;
+		break;
+	}
+	case OP_ADAMW: adamw_part(op, ith, nth); break;
+	case OP_COUNT: break;
+	}
+}
+
+static void cpu_exec(struct model *m, struct model_opargs *op)
+{
+	pool_run(m->pool, op_exec, op);
+	int nth = pool_size(m->pool);
+	if (op->k == OP_NORM_BWD) {
+		size_t np = norm_param_count(m->lay.nk, m->lay.C);
+		real *g = m->grads + op->site->off;
+		for (size_t j = 0; j < np; j++) {
+			double s = 0;
+			for (int t = 0; t < nth; t++)
+				s += m->dnorm[(size_t)t * m->dnorm_stride + j];
+			g[j] += (real)s;
+		}
+	} else if (op->k == OP_ESCALE_GRAD) {
+		double s = 0;
+		for (int t = 0; t < nth; t++)
+			s += op->part[t];
+		op->o[0] += (real)s;
+	}
+}
+
+const struct model_backend model_backend_cpu = {
+	.name = "cpu",
+	.alloc = cpu_alloc,
+	.release = cpu_release,
+	.upload = cpu_upload,
+	.download = cpu_download,
+	.exec = cpu_exec,
+	.sync = cpu_sync,
+};

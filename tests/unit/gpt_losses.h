@@ -1,0 +1,60 @@
+/*
+ * gpt_losses.h — the loss after 50 steps of test_arch's fixture spec for every norm type ×
+ * placement on 1 and 2 threads, as the bits of the double the trainer reports. Recorded before
+ * the model core replaced model_gpt.c (NORMLAB_RECORD=1 build/tests/test_arch); never edit by
+ * hand: a change here is a change in what gpt computes. The dyt and derf rows were recorded again
+ * on the same pre-core engine after the DyT/Derf backward fixes (sech², the forward's erf, α and
+ * shift sums in double), which change those runs on purpose; the model core left every row as is.
+ */
+static const struct { int threads; const char *norm, *placement; uint64_t bits; } gpt_losses[] = {
+	{ 1, "layernorm", "pre", 0x4007556cb7400000ULL },  /* 2.91671127 */
+	{ 1, "layernorm", "post", 0x400761ae74c00000ULL },  /* 2.92269603 */
+	{ 1, "layernorm", "peri", 0x400783468a800000ULL },  /* 2.93909939 */
+	{ 1, "layernorm", "mix", 0x4007616120c00000ULL },  /* 2.92254854 */
+	{ 1, "layernorm", "lns", 0x40075be0dd800000ULL },  /* 2.91986249 */
+	{ 1, "rmsnorm", "pre", 0x400793a831000000ULL },  /* 2.94709814 */
+	{ 1, "rmsnorm", "post", 0x4007ae6657400000ULL },  /* 2.96015614 */
+	{ 1, "rmsnorm", "peri", 0x4007bc5a42c00000ULL },  /* 2.96696903 */
+	{ 1, "rmsnorm", "mix", 0x4007ac81df800000ULL },  /* 2.95923209 */
+	{ 1, "rmsnorm", "lns", 0x40079a9fc3000000ULL },  /* 2.95050003 */
+	{ 1, "dyt", "pre", 0x40075c8e3c800000ULL },  /* 2.92019317 */
+	{ 1, "dyt", "post", 0x40075431b4000000ULL },  /* 2.91611043 */
+	{ 1, "dyt", "peri", 0x4007580667000000ULL },  /* 2.91798096 */
+	{ 1, "dyt", "mix", 0x40075c8287000000ULL },  /* 2.92017084 */
+	{ 1, "dyt", "lns", 0x400758956f000000ULL },  /* 2.91825377 */
+	{ 1, "derf", "pre", 0x40075e6d36000000ULL },  /* 2.92110674 */
+	{ 1, "derf", "post", 0x400759e2c2800000ULL },  /* 2.91888954 */
+	{ 1, "derf", "peri", 0x40075910e0800000ULL },  /* 2.91848922 */
+	{ 1, "derf", "mix", 0x40075dce68c00000ULL },  /* 2.92080385 */
+	{ 1, "derf", "lns", 0x40075a2439c00000ULL },  /* 2.91901441 */
+	{ 1, "none", "pre", 0x4006ab17cfc00000ULL },  /* 2.83354151 */
+	{ 1, "none", "post", 0x4006ab17cfc00000ULL },  /* 2.83354151 */
+	{ 1, "none", "peri", 0x4006ab17cfc00000ULL },  /* 2.83354151 */
+	{ 1, "none", "mix", 0x4006ab17cfc00000ULL },  /* 2.83354151 */
+	{ 1, "none", "lns", 0x40069dc976000000ULL },  /* 2.82704441 */
+	{ 2, "layernorm", "pre", 0x4007556cb7400000ULL },  /* 2.91671127 */
+	{ 2, "layernorm", "post", 0x400761ae74c00000ULL },  /* 2.92269603 */
+	{ 2, "layernorm", "peri", 0x400783468a800000ULL },  /* 2.93909939 */
+	{ 2, "layernorm", "mix", 0x4007616120c00000ULL },  /* 2.92254854 */
+	{ 2, "layernorm", "lns", 0x40075be0dd800000ULL },  /* 2.91986249 */
+	{ 2, "rmsnorm", "pre", 0x400793a831000000ULL },  /* 2.94709814 */
+	{ 2, "rmsnorm", "post", 0x4007ae6657400000ULL },  /* 2.96015614 */
+	{ 2, "rmsnorm", "peri", 0x4007bc5a42c00000ULL },  /* 2.96696903 */
+	{ 2, "rmsnorm", "mix", 0x4007ac81df800000ULL },  /* 2.95923209 */
+	{ 2, "rmsnorm", "lns", 0x40079a9fc3000000ULL },  /* 2.95050003 */
+	{ 2, "dyt", "pre", 0x40075c8e3c800000ULL },  /* 2.92019317 */
+	{ 2, "dyt", "post", 0x40075431b4000000ULL },  /* 2.91611043 */
+	{ 2, "dyt", "peri", 0x4007580667000000ULL },  /* 2.91798096 */
+	{ 2, "dyt", "mix", 0x40075c8287000000ULL },  /* 2.92017084 */
+	{ 2, "dyt", "lns", 0x400758956f000000ULL },  /* 2.91825377 */
+	{ 2, "derf", "pre", 0x40075e6d36000000ULL },  /* 2.92110674 */
+	{ 2, "derf", "post", 0x400759e2c2800000ULL },  /* 2.91888954 */
+	{ 2, "derf", "peri", 0x40075910e0800000ULL },  /* 2.91848922 */
+	{ 2, "derf", "mix", 0x40075dce68c00000ULL },  /* 2.92080385 */
+	{ 2, "derf", "lns", 0x40075a2439c00000ULL },  /* 2.91901441 */
+	{ 2, "none", "pre", 0x4006ab17cfc00000ULL },  /* 2.83354151 */
+	{ 2, "none", "post", 0x4006ab17cfc00000ULL },  /* 2.83354151 */
+	{ 2, "none", "peri", 0x4006ab17cfc00000ULL },  /* 2.83354151 */
+	{ 2, "none", "mix", 0x4006ab17cfc00000ULL },  /* 2.83354151 */
+	{ 2, "none", "lns", 0x40069dc976000000ULL },  /* 2.82704441 */
+};
