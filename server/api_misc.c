@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "storage.h"
 #include "nl.h"
 
 #define STATIC_FILE_MAX ((off_t)16 << 20)   /* bytes of one static file */
@@ -36,7 +37,11 @@ static void health_get(void *ctx, const struct http_request *req, struct http_re
 	(void)req;
 	sched_stats(d->sched, &st);
 	cJSON *o = cJSON_CreateObject();
-	if (!o || !cJSON_AddStringToObject(o, "status", st.stopping ? "stopping" : "ok") ||
+	cJSON *reasons = o ? cJSON_AddArrayToObject(o, "reasons") : NULL;
+	/* degraded, not down: still 200, since reads and the DELETE that frees space work */
+	int bad = reasons ? storage_health(d, o, reasons) : -1;
+	if (bad < 0 || !cJSON_AddStringToObject(o, "status", st.stopping ? "stopping"
+						: bad > 0 ? "degraded" : "ok") ||
 	    !cJSON_AddStringToObject(o, "version", d->version) ||
 	    !cJSON_AddNumberToObject(o, "uptime_s", floor(daemon_now() - d->started_at)) ||
 	    !cJSON_AddNumberToObject(o, "queued", st.queued) ||
