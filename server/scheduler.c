@@ -123,6 +123,15 @@ struct run {
 	int64_t last_ckpt;
 };
 
+/* A run's end state that could not be written yet (the disk was full): retried on the timer. */
+struct pending {
+	struct pending *next;
+	int64_t id;
+	int status;
+	char error[512];
+	char event[640];
+};
+
 struct sched {
 	struct daemon *d;
 	uv_loop_t loop;
@@ -152,6 +161,7 @@ struct sched {
 	double io_error_at;
 	int reserve_held;           /* the store's disk-full reserve file is in place */
 	int ticks;                  /* loop thread: timer ticks, for jobs every few seconds */
+	struct pending *pending;    /* loop thread: end states waiting for room on the disk */
 	atomic_int shutdown_requested;   /* sched_shutdown from another thread */
 };
 
@@ -819,11 +829,62 @@ static const char *result_status_name(enum run_result r)
 
 static void close_handles(struct sched *s);
 
+/* Writes a run's end state and its experiment.finished event; 0 or a store code. */
+static int write_final(struct sched *s, const struct pending *p, struct store_err *err)
+{
+	int rc = store_experiment_set_status(s->w, p->id, p->status, p->error[0] ? p->error : NULL,
+					     daemon_now(), err);
+	if (rc != 0 && reserve_release(s, rc))
+		rc = store_experiment_set_status(s->w, p->id, p->status, p->error[0] ? p->error : NULL,
+						 daemon_now(), err);
+	if (rc == 0)
+		sched_event(s, s->w, "experiment.finished", p->id, p->event);
+	return rc;
+}
+
+/*
+ * Records a run's end state, or, when even that cannot be written (the disk is full and the
+ * reserve is gone), keeps it and retries every second (retry_pending) until the disk has room.
+ * Until then the row says `running`; should the daemon stop first, the next start resumes the
+ * run from its last recorded checkpoint, which was kept. Loop thread.
+ */
+static void finish_status(struct sched *s, int64_t id, int status, const char *error,
+			  const char *event)
+{
+	struct store_err err = { 0 };
+	struct pending p = { .id = id, .status = status };
+	nl_strlcpy(p.error, error, sizeof p.error);
+	nl_strlcpy(p.event, event, sizeof p.event);
+	if (write_final(s, &p, &err) == 0)
+		return;
+	LOG_ERROR("experiment %" PRId64 ": final status not stored (retrying every second): %s", id,
+		  err.msg);
+	io_failed(s, err.msg);
+	struct pending *q = nl_malloc(sizeof *q);
+	if (!q)
+		return;   /* the restart path above still holds */
+	*q = p;
+	q->next = s->pending;
+	s->pending = q;
+}
+
+static void retry_pending(struct sched *s)
+{
+	for (struct pending **pp = &s->pending; *pp;) {
+		struct pending *p = *pp;
+		struct store_err err = { 0 };
+		if (write_final(s, p, &err) != 0)
+			break;   /* still no room: the rest would fail the same way */
+		LOG_INFO("experiment %" PRId64 ": final status stored at last", p->id);
+		*pp = p->next;
+		nl_free(p);
+	}
+}
+
 static void run_done(uv_work_t *w, int status)
 {
 	struct run *r = w->data;
 	struct sched *s = r->s;
-	struct store_err err = { 0 };
 	(void)status;
 	drain(s);
 	/* A storage failure outranks whatever the worker concluded: its data is incomplete. */
@@ -841,17 +902,6 @@ static void run_done(uv_work_t *w, int status)
 	case RUN_INTERRUPTED: st = STORE_INTERRUPTED; break;
 	default: st = STORE_FAILED; break;
 	}
-	int rc = store_experiment_set_status(s->w, r->id, st, r->error[0] ? r->error : NULL,
-					     daemon_now(), &err);
-	if (rc != 0 && reserve_release(s, rc))
-		rc = store_experiment_set_status(s->w, r->id, st, r->error[0] ? r->error : NULL,
-						 daemon_now(), &err);
-	/* Still `running` in the database: the next start marks it interrupted and resumes it
-	 * from its last recorded checkpoint, which was kept. */
-	if (rc != 0) {
-		LOG_ERROR("experiment %" PRId64 ": final status not stored: %s", r->id, err.msg);
-		io_failed(s, err.msg);
-	}
 	char data[640], esc[520];
 	size_t j = 0;
 	for (const char *p = r->error; *p && j + 2 < sizeof esc; p++) {
@@ -866,7 +916,7 @@ static void run_done(uv_work_t *w, int status)
 	snprintf(data, sizeof data, "{\"id\":%" PRId64 ",\"status\":\"%s\",\"step\":%" PRId64
 		 ",\"diverged_step\":%s,\"error\":\"%s\"}", r->id, result_status_name(r->result),
 		 r->final_step, div, esc);
-	sched_event(s, s->w, "experiment.finished", r->id, data);
+	finish_status(s, r->id, st, r->error, data);
 	LOG_INFO("run %" PRId64 " %s at step %" PRId64 "%s%s", r->id, result_status_name(r->result),
 		 r->final_step, r->error[0] ? ": " : "", r->error);
 	if (r->result == RUN_SUCCEEDED || r->result == RUN_CANCELLED)
@@ -1003,6 +1053,7 @@ static void on_tick(uv_timer_t *t)
 {
 	struct sched *s = t->data;
 	stats_window(s);
+	retry_pending(s);
 	/* a reserve given back on a full disk comes back once there is room (every 10 s) */
 	if (++s->ticks % 10 == 0 && !s->reserve_held && s->d->cfg.storage_reserve_bytes > 0)
 		reserve_refresh(s);
@@ -1235,6 +1286,11 @@ void sched_free(struct sched *s)
 	if (!s)
 		return;
 	drain(s);
+	while (s->pending) {
+		struct pending *p = s->pending;
+		s->pending = p->next;
+		nl_free(p);
+	}
 	uv_loop_close(&s->loop);
 	store_close(s->w);
 	pthread_mutex_destroy(&s->qmu);
