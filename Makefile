@@ -190,6 +190,11 @@ $(BUILD)/tests/test_store: $(BUILD)/f32/tests/unit/test_store.o $(LIBSTORE) $(LI
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lsqlite3
 
+# storage faults: drives the daemon, and also the store itself with the I/O fault hook.
+$(BUILD)/tests/test_storage_faults: $(BUILD)/f32/tests/unit/test_storage_faults.o $(TESTLIB) $(LIBSTORE) $(LIB32)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lsqlite3
+
 $(BUILD)/bench/bench_store: $(BUILD)/f32/bench/bench_store.o $(LIBSTORE) $(LIB32)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lsqlite3

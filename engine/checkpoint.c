@@ -1,5 +1,7 @@
 /*
- * checkpoint.c — trainer state ⇄ safetensors. Owned by the trainer's thread.
+ * checkpoint.c — trainer state ⇄ safetensors, with CRC-32C checksums of every tensor and of the
+ * metadata (see checkpoint.h for the layout, crc32c.c for why CRC-32C). Owned by the trainer's
+ * thread.
  */
 #include "checkpoint.h"
 
@@ -8,7 +10,44 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crc32c.h"
 #include "safetensors.h"
+
+/* The metadata the checksum covers, in this order (a key that is absent counts as empty). */
+static const char *const ckpt_meta_keys[] = { "format", "step", "spec", "spec_hash", "rng.data",
+					      "loss" };
+#define CKPT_NMETA ((int)(sizeof ckpt_meta_keys / sizeof ckpt_meta_keys[0]))
+
+/* CRC-32C over key NUL value NUL for each covered key; get(ctx, key) gives the value or NULL. */
+static uint32_t meta_crc(const char *(*get)(const void *ctx, const char *key), const void *ctx)
+{
+	uint32_t c = 0;
+	for (int i = 0; i < CKPT_NMETA; i++) {
+		const char *v = get(ctx, ckpt_meta_keys[i]);
+		c = crc32c(c, ckpt_meta_keys[i], strlen(ckpt_meta_keys[i]) + 1);
+		c = crc32c(c, v ? v : "", v ? strlen(v) + 1 : 1);
+	}
+	return c;
+}
+
+struct meta_list {
+	const struct st_meta *m;
+	int n;
+};
+
+static const char *meta_list_get(const void *ctx, const char *key)
+{
+	const struct meta_list *l = ctx;
+	for (int i = 0; i < l->n; i++)
+		if (strcmp(l->m[i].key, key) == 0)
+			return l->m[i].value;
+	return NULL;
+}
+
+static const char *meta_file_get(const void *ctx, const char *key)
+{
+	return st_meta_get(ctx, key);
+}
 
 static void fill_tensor(struct st_tensor *st, const char *prefix, const struct model_tensor *t,
 			const real *base)
@@ -63,11 +102,13 @@ int ckpt_save(const struct trainer *t, const char *path, struct nl_err *err)
 	const struct model_layout *lay = &m->lay;
 	int n = 3 * lay->n_tensors, rc;
 	size_t np = lay->n_params;
-	char step[32], hash[65], rng[96], loss[40];
+	char step[32], hash[65], rng[96], loss[40], mcrc[16];
 	char *canon = spec_canonical(&t->spec);
 	struct st_tensor *ts = nl_calloc((size_t)n, sizeof *ts);
 	real *host = nl_malloc(sizeof(real) * 3 * (np ? np : 1));   /* params, m, v off the device */
-	if (!canon || !ts || !host || spec_hash(&t->spec, hash) != 0) {
+	/* "xxxxxxxx," per tensor: st_write lays tensors out in this array's order (file order) */
+	char *crcs = nl_malloc((size_t)n * 9 + 1);
+	if (!canon || !ts || !host || !crcs || spec_hash(&t->spec, hash) != 0) {
 		rc = nl_err_set(err, NL_ENOMEM, "out of memory writing checkpoint %s", path);
 		goto out;
 	}
@@ -82,13 +123,21 @@ int ckpt_save(const struct trainer *t, const char *path, struct nl_err *err)
 	snprintf(step, sizeof step, "%ld", t->step);
 	snprintf(loss, sizeof loss, "%.9g", t->loss);
 	rng_to_hex(&t->data_rng, rng, sizeof rng);
+	crcs[0] = '\0';
+	for (int i = 0; i < n; i++)
+		snprintf(crcs + 9 * i, 10, "%08" PRIx32 "%s", crc32c(0, ts[i].data, ts[i].nbytes),
+			 i + 1 < n ? "," : "");
 	struct st_meta meta[] = {
 		{ "format", CKPT_FORMAT }, { "step", step }, { "spec", canon }, { "spec_hash", hash },
-		{ "rng.data", rng }, { "loss", loss },
+		{ "rng.data", rng }, { "loss", loss }, { CKPT_CRC_TENSORS, crcs },
+		{ CKPT_CRC_META, mcrc },
 	};
+	struct meta_list ml = { meta, CKPT_NMETA };
+	snprintf(mcrc, sizeof mcrc, "%08" PRIx32, meta_crc(meta_list_get, &ml));
 	rc = st_write(path, ts, n, meta, (int)(sizeof meta / sizeof meta[0]), err);
 out:
 	nl_free(host);
+	nl_free(crcs);
 	nl_free(ts);
 	nl_free(canon);
 	return rc;
@@ -134,13 +183,68 @@ static int load_tensors(struct model *m, struct st_file *f, const char *prefix, 
 	return 0;
 }
 
-int ckpt_load(struct trainer *t, const char *path, struct nl_err *err)
+/* One 8-digit lower-case hex CRC from s into *out; 0 or -1. */
+static int parse_crc(const char *s, uint32_t *out)
+{
+	uint32_t v = 0;
+	for (int i = 0; i < 8; i++) {
+		int c = (unsigned char)s[i], d;
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			d = c - 'a' + 10;
+		else
+			return -1;
+		v = v << 4 | (uint32_t)d;
+	}
+	*out = v;
+	return 0;
+}
+
+int ckpt_verify(const struct st_file *f, const char *path, int *verified, struct nl_err *err)
+{
+	const char *list = st_meta_get(f, CKPT_CRC_TENSORS), *mc = st_meta_get(f, CKPT_CRC_META);
+	int n = st_count(f);
+	uint32_t want, got;
+	if (verified)
+		*verified = 0;
+	if (!list && !mc)
+		return 0;   /* written before checksums existed: loads, unverified */
+	if (!list || !mc || strlen(list) != (size_t)(n ? 9 * n - 1 : 0) || strlen(mc) != 8 ||
+	    parse_crc(mc, &want) != 0)
+		return nl_err_set(err, NL_EINVAL, "%s: checksum metadata is malformed (want one CRC-32C "
+				  "per tensor for %d tensors): the file is corrupt", path, n);
+	got = meta_crc(meta_file_get, f);
+	if (got != want)
+		return nl_err_set(err, NL_EINVAL, "%s: metadata checksum mismatch (CRC-32C stored %08"
+				  PRIx32 ", computed %08" PRIx32 "): the file is corrupt", path, want,
+				  got);
+	for (int i = 0; i < n; i++) {
+		const struct st_tensor *x = st_get(f, i);
+		if (parse_crc(list + 9 * i, &want) != 0 || (i + 1 < n && list[9 * i + 8] != ','))
+			return nl_err_set(err, NL_EINVAL, "%s: checksum metadata is malformed at tensor "
+					  "%d: the file is corrupt", path, i);
+		got = crc32c(0, x->data, x->nbytes);
+		if (got != want)
+			return nl_err_set(err, NL_EINVAL, "%s: tensor \"%s\": checksum mismatch (CRC-32C "
+					  "stored %08" PRIx32 ", computed %08" PRIx32 "): the file is "
+					  "corrupt", path, x->name, want, got);
+	}
+	if (verified)
+		*verified = 1;
+	return 0;
+}
+
+int ckpt_load(struct trainer *t, const char *path, int *verified, struct nl_err *err)
 {
 	struct st_file *f = NULL;
 	char hash[65];
 	int rc = st_open(&f, path, err);
 	if (rc)
 		return rc;
+	/* Before anything is copied into t: a corrupt file leaves the trainer as it was. */
+	if ((rc = ckpt_verify(f, path, verified, err)) != 0)
+		goto out;
 	const char *fmt = st_meta_get(f, "format"), *step = st_meta_get(f, "step");
 	const char *h = st_meta_get(f, "spec_hash"), *rng = st_meta_get(f, "rng.data");
 	if (!fmt || strcmp(fmt, CKPT_FORMAT) != 0 || !step || !h || !rng) {
@@ -184,7 +288,9 @@ int ckpt_load_params(struct model *m, const char *path, struct nl_err *err)
 	int rc = st_open(&f, path, err);
 	if (rc)
 		return rc;
-	rc = load_tensors(m, f, "", m->params, 1, path, err);
+	rc = ckpt_verify(f, path, NULL, err);
+	if (rc == 0)
+		rc = load_tensors(m, f, "", m->params, 1, path, err);
 	st_close(f);
 	return rc;
 }

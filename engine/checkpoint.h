@@ -4,18 +4,40 @@
  * and metadata: format, step, the canonical spec and its hash, the data RNG state. Writes are
  * atomic (temp file + rename). Loading checks the spec hash and every shape, so a resumed run
  * continues bit-identically or refuses to start.
+ *
+ * Checksums: metadata "crc32c" holds one CRC-32C per tensor, 8 lower-case hex digits each,
+ * comma-separated, in file order (ascending data offset, as st_get numbers them); "crc32c.meta"
+ * is the CRC-32C of `key NUL value NUL` for format, step, spec, spec_hash, rng.data and loss in
+ * that order. Both are verified before a byte is loaded, so a flipped bit anywhere in the tensor
+ * data or those fields is refused with the file and tensor named. Files written before checksums
+ * existed (neither key) still load; the caller is told they were not verified. Readers that
+ * predate checksums ignore the two keys, so the format name stays normlab-ckpt-1.
  */
 #ifndef CHECKPOINT_H
 #define CHECKPOINT_H
 
+#include "safetensors.h"
 #include "train.h"
 
 #define CKPT_FORMAT "normlab-ckpt-1"
+#define CKPT_CRC_TENSORS "crc32c"
+#define CKPT_CRC_META "crc32c.meta"
 
 int ckpt_save(const struct trainer *t, const char *path, struct nl_err *err);
 
-/* t must be initialised from the same spec; on success its state is the checkpoint's. */
-int ckpt_load(struct trainer *t, const char *path, struct nl_err *err);
+/*
+ * t must be initialised from the same spec; on success its state is the checkpoint's. A checksum
+ * mismatch is NL_EINVAL naming the file and the tensor, and leaves t untouched. *verified (may be
+ * NULL) is set to 1 when the checksums were present and matched, 0 for an old file without them
+ * (the caller should warn).
+ */
+int ckpt_load(struct trainer *t, const char *path, int *verified, struct nl_err *err);
+
+/*
+ * Checks the checksums of an opened checkpoint f (path is for messages). Returns 0 when they
+ * match or are absent (*verified, may be NULL, says which), NL_EINVAL naming the tensor otherwise.
+ */
+int ckpt_verify(const struct st_file *f, const char *path, int *verified, struct nl_err *err);
 
 /*
  * Loads only the parameters of a checkpoint (or of a `normlab grads` file) into model m (whose

@@ -758,9 +758,24 @@ static int delete_fn(struct store *w, void *arg)
 		store_experiment_clear(&e);
 		return DELETE_RUNNING;
 	}
+	/*
+	 * Files first, on this (the loop) thread so no run of it can start meanwhile: on a full disk
+	 * the checkpoints are the space the row's deletion needs (WAL writes the changed pages
+	 * first). If the row then cannot go, a retry finds no directory and the run, should it be
+	 * started, begins again from step 0. If even that is not enough, the reserve is given back.
+	 */
+	api_run_dir_remove(c->d, c->id);
 	rc = store_experiment_delete(w, c->id, &c->err);
-	if (rc == 0)
+	if ((rc == STORE_EFULL || rc == STORE_EIO) && store_reserve_release(w)) {
+		LOG_WARN("experiment %" PRId64 ": delete hit a full disk; released the storage reserve",
+			 c->id);
+		rc = store_experiment_delete(w, c->id, &c->err);
+	}
+	if (rc == 0) {
 		exp_event(c->d, w, "experiment.deleted", &e);
+		/* space was just freed: take the reserve back if there is room for it */
+		store_reserve_make(w, c->d->cfg.storage_reserve_bytes, NULL);
+	}
 	store_experiment_clear(&e);
 	return rc;
 }
@@ -791,9 +806,6 @@ static void h_delete(void *ctx, const struct http_request *req, struct http_resp
 		api_store_problem(r, &c.err, msg);
 		goto out;
 	}
-	/* Not running, and ids are never reused (AUTOINCREMENT): nothing writes this directory
-	 * any more, so it can go after the row. */
-	api_run_dir_remove(d, e.id);
 	nl_free(r->body);
 	r->body = NULL;
 	r->len = 0;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "storage.h"
 #include "nl.h"
 
 #define STATIC_FILE_MAX ((off_t)16 << 20)   /* bytes of one static file */
@@ -36,7 +37,11 @@ static void health_get(void *ctx, const struct http_request *req, struct http_re
 	(void)req;
 	sched_stats(d->sched, &st);
 	cJSON *o = cJSON_CreateObject();
-	if (!o || !cJSON_AddStringToObject(o, "status", st.stopping ? "stopping" : "ok") ||
+	cJSON *reasons = o ? cJSON_AddArrayToObject(o, "reasons") : NULL;
+	/* degraded, not down: still 200, since reads and the DELETE that frees space work */
+	int bad = reasons ? storage_health(d, o, reasons) : -1;
+	if (bad < 0 || !cJSON_AddStringToObject(o, "status", st.stopping ? "stopping"
+						: bad > 0 ? "degraded" : "ok") ||
 	    !cJSON_AddStringToObject(o, "version", d->version) ||
 	    !cJSON_AddNumberToObject(o, "uptime_s", floor(daemon_now() - d->started_at)) ||
 	    !cJSON_AddNumberToObject(o, "queued", st.queued) ||
@@ -557,7 +562,7 @@ static const char *openapi_text(void)
 		"    \"tags\":[\"experiments\"],\n"
 		"    \"operationId\":\"deleteExperiment\",\n"
 		"    \"summary\":\"Delete an experiment, its metrics and its run directory\",\n"
-		"    \"description\":\"Owner or admin only; a running one must be cancelled first.\",\n"
+		"    \"description\":\"Owner or admin only; a running one must be cancelled first. Works on a full disk: the run directory goes first, and the daemon gives back its storage reserve if the database still needs room.\",\n"
 		"    \"security\":[{\"bearerAuth\":[]}],\n"
 		"    \"responses\":{\n"
 		"     \"204\":{\"description\":\"Deleted.\"},\n"
@@ -571,7 +576,13 @@ static const char *openapi_text(void)
 		"      }\n"
 		"     },\n"
 		"     \"500\":{\"$ref\":\"#/components/responses/InternalError\"},\n"
-		"     \"503\":{\"$ref\":\"#/components/responses/Unavailable\"}\n"
+		"     \"503\":{\"$ref\":\"#/components/responses/Unavailable\"},\n"
+		"     \"507\":{\n"
+		"      \"description\":\"storage_full: the database could not be written even after the reserve was given back\",\n"
+		"      \"content\":{\n"
+		"       \"application/problem+json\":{\"schema\":{\"$ref\":\"#/components/schemas/Problem\"}}\n"
+		"      }\n"
+		"     }\n"
 		"    }\n"
 		"   }\n"
 		"  },\n"
@@ -1178,7 +1189,7 @@ static const char *openapi_text(void)
 		"    \"tags\":[\"events\"],\n"
 		"    \"operationId\":\"events\",\n"
 		"    \"summary\":\"Server-Sent Events: experiment and sweep state changes and progress\",\n"
-		"    \"description\":\"Each event: `id: N`, `event: KIND` (experiment.queued, experiment.started, experiment.progress, experiment.finished, experiment.deleted, sweep.queued, …), `data: JSON` (an object; `id` in it is the experiment's). Resume with the Last-Event-ID header (wins) or `after`; by default only events after the connection opened. A `: keep-alive` comment after 15 s of silence. The stream ends when the daemon stops.\",\n"
+		"    \"description\":\"Each event: `id: N`, `event: KIND` (experiment.queued, experiment.started, experiment.progress, experiment.finished, experiment.deleted, experiment.checkpoint_fallback (a resume found its newest checkpoint corrupt and went back to the one before: from_step, to_step), sweep.queued, …), `data: JSON` (an object; `id` in it is the experiment's). Resume with the Last-Event-ID header (wins) or `after`; by default only events after the connection opened. A `: keep-alive` comment after 15 s of silence. The stream ends when the daemon stops.\",\n"
 		"    \"security\":[{},{\"bearerAuth\":[]}],\n"
 		"    \"parameters\":[\n"
 		"     {\n"
@@ -1729,14 +1740,26 @@ static const char *openapi_text(void)
 		"   \"Health\":{\n"
 		"    \"type\":\"object\",\n"
 		"    \"properties\":{\n"
-		"     \"status\":{\"type\":\"string\",\"enum\":[\"ok\",\"stopping\"]},\n"
+		"     \"status\":{\"type\":\"string\",\"enum\":[\"ok\",\"degraded\",\"stopping\"],\"description\":\"degraded (still HTTP 200): see reasons\"},\n"
 		"     \"version\":{\"type\":\"string\"},\n"
 		"     \"uptime_s\":{\"type\":\"number\"},\n"
 		"     \"queued\":{\"type\":\"integer\"},\n"
 		"     \"running\":{\"type\":\"integer\"},\n"
 		"     \"threads_in_use\":{\"type\":\"integer\"},\n"
 		"     \"thread_budget\":{\"type\":\"integer\"},\n"
-		"     \"blas\":{\"type\":\"string\"}\n"
+		"     \"blas\":{\"type\":\"string\"},\n"
+		/* storage faults (issue 9, store) */
+		"     \"reasons\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Why the status is degraded, one line each: a file system (database, runs) with less than min_free_bytes free; the last storage write error, until a later write works.\"},\n"
+		"     \"storage\":{\n"
+		"      \"type\":\"object\",\n"
+		"      \"properties\":{\n"
+		"       \"db_free_bytes\":{\"type\":\"integer\",\"description\":\"-1 when it cannot be read\"},\n"
+		"       \"runs_free_bytes\":{\"type\":\"integer\"},\n"
+		"       \"min_free_bytes\":{\"type\":\"integer\"},\n"
+		"       \"reserve_held\":{\"type\":\"boolean\",\"description\":\"the storage_reserve_bytes file that is given back when the disk is full\"},\n"
+		"       \"last_write_error\":{\"type\":\"string\",\"nullable\":true}\n"
+		"      }\n"
+		"     }\n"
 		"    }\n"
 		"   }\n"
 		"  }\n"

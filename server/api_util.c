@@ -119,6 +119,9 @@ void api_store_problem(struct http_response *r, const struct store_err *err, con
 	if (err->code == STORE_ENOTFOUND) {
 		snprintf(d, sizeof d, "%s does not exist", what);
 		http_problem(r, 404, "not_found", d, NULL, NULL, 0);
+	} else if (err->code == STORE_EFULL) {
+		snprintf(d, sizeof d, "%s: %s", what, err->msg);
+		http_problem(r, 507, "storage_full", d, NULL, NULL, 0);
 	} else {
 		snprintf(d, sizeof d, "%s: %s", what, err->msg);
 		http_problem(r, 500, "store_error", d, NULL, NULL, 0);

@@ -92,6 +92,12 @@ static const struct config_row config_table[] = {
 	  NULL, "least severe messages logged", NULL },
 	{ "web_dir", CONFIG_T_STRING, FIELD(web_dir), "web", 1, 0, NULL, "DIR", NULL,
 	  "directory of the web UI's static files", NULL },
+	/* storage faults (issue 9, store): when the disk fills up */
+	{ "min_free_bytes", CONFIG_T_INT, FIELD(min_free_bytes), "512M", 0, TiB, NULL, "BYTES", NULL,
+	  "/health says degraded while the database's or the runs' file system has less free", NULL },
+	{ "storage_reserve_bytes", CONFIG_T_INT, FIELD(storage_reserve_bytes), "8M", 0, GiB, NULL,
+	  "BYTES", NULL, "space held in DB.reserve and given back when the disk is full, so final "
+	  "statuses and DELETE still work (0 = none)", NULL },
 };
 
 #define CONFIG_NROWS (sizeof config_table / sizeof config_table[0])

@@ -59,6 +59,9 @@ struct config {
 	int64_t max_run_bytes;              /* memory one run may need, 1 MiB..1 TiB */
 	int log_level;                      /* enum log_level (log.h): debug, info, warn, error */
 	char web_dir[CONFIG_PATH_MAX];      /* static files for the web UI */
+	/* storage faults (issue 9, store) */
+	int64_t min_free_bytes;             /* /health degraded below this free space, 0..1 TiB */
+	int64_t storage_reserve_bytes;      /* DB.reserve, released on a full disk, 0..1 GiB */
 };
 
 /* Fills every option with its table default. */

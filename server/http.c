@@ -45,6 +45,7 @@ static const char *status_title(int status)
 	case 429: return "Too Many Requests";
 	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
+	case 507: return "Insufficient Storage";
 	default: return status >= 500 ? "Internal Server Error" : "Error";
 	}
 }

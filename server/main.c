@@ -87,6 +87,17 @@ int main(int argc, char **argv)
 	} else {
 		LOG_WARN("no tokens file (--tokens FILE): every write request will be refused with 401");
 	}
+	/* The store's I/O fault hook, for tests of the disk-full paths (see store_fault_arm). */
+	const char *fault = getenv("NORMLAB_STORE_FAULT");
+	if (fault && *fault) {
+		struct store_err serr = { 0 };
+		if (store_fault_arm(fault, &serr) != 0) {
+			LOG_ERROR("NORMLAB_STORE_FAULT: %s", serr.msg);
+			return 2;
+		}
+		LOG_WARN("NORMLAB_STORE_FAULT=%s: database writes will fail on purpose (a test hook)",
+			 fault);
+	}
 	if (sched_new(&d.sched, &d, errbuf, sizeof errbuf) != 0) {
 		LOG_ERROR("%s", errbuf);
 		goto out;

@@ -10,6 +10,13 @@
  * older checkpoint file), and returns with a status. after_work drains what is left and records
  * the end state. A crash leaves the database with the last recorded checkpoint step: on start the
  * run's later metrics are deleted and it resumes from that file, bit-identically.
+ *
+ * Storage faults are failures, never successes: a metric batch, progress update or checkpoint
+ * step that cannot be stored, or a checkpoint file that cannot be written, stops the run and
+ * ends it `failed` with "storage: ..." as its error. The last two checkpoints are kept, so a
+ * checkpoint found corrupt at resume (CRC-32C mismatch) falls back to the one before it; nothing
+ * is pruned after a failed save. The last storage error is kept for /health until a later write
+ * succeeds.
  */
 #define _GNU_SOURCE
 #include "scheduler.h"
@@ -34,6 +41,7 @@
 #include "data.h"
 #include "log.h"
 #include "spec.h"
+#include "storage.h"
 #include "train.h"
 
 enum run_result { RUN_SUCCEEDED, RUN_FAILED, RUN_DIVERGED, RUN_CANCELLED, RUN_INTERRUPTED };
@@ -68,7 +76,7 @@ struct call {
 	pthread_cond_t cv;
 };
 
-enum msg_kind { MQ_CALL, MQ_BATCH, MQ_CKPT };
+enum msg_kind { MQ_CALL, MQ_BATCH, MQ_CKPT, MQ_REWIND };
 
 struct msg {
 	struct msg *next;
@@ -82,7 +90,7 @@ struct msg {
 	struct batch_samples *sm;
 	int ns, cap_s;
 	int has_progress;
-	int64_t step, diverged_step, ckpt_step;
+	int64_t step, diverged_step, ckpt_step;   /* MQ_REWIND: from step back to ckpt_step */
 	double loss, val_loss;
 	int oom;              /* an append failed: the batch is incomplete and says so */
 };
@@ -99,6 +107,9 @@ struct run {
 	char corpus[PATH_MAX];
 	atomic_int cancel;    /* loop sets; worker checks every step */
 	atomic_int stop;      /* shutdown: checkpoint and stop */
+	atomic_int io_abort;  /* loop sets when its data could not be stored; worker stops */
+	char io_error[400];   /* loop only: "storage: ..." once a write for this run failed */
+	int io_worker;        /* worker: r->error is a storage failure (read by after_work) */
 	/* worker's results, read by after_work */
 	enum run_result result;
 	char error[512];
@@ -110,6 +121,15 @@ struct run {
 	int64_t sent_step;    /* step of the last progress handed to the loop */
 	double last_flush;
 	int64_t last_ckpt;
+};
+
+/* A run's end state that could not be written yet (the disk was full): retried on the timer. */
+struct pending {
+	struct pending *next;
+	int64_t id;
+	int status;
+	char error[512];
+	char event[640];
 };
 
 struct sched {
@@ -137,6 +157,11 @@ struct sched {
 	int64_t win_steps0, win_points0;
 	double steps_rate, points_rate;
 	int queued_cache;
+	char io_error[320];         /* the last storage write error, "" once a later write worked */
+	double io_error_at;
+	int reserve_held;           /* the store's disk-full reserve file is in place */
+	int ticks;                  /* loop thread: timer ticks, for jobs every few seconds */
+	struct pending *pending;    /* loop thread: end states waiting for room on the disk */
 	atomic_int shutdown_requested;   /* sched_shutdown from another thread */
 };
 
@@ -245,6 +270,51 @@ static void stats_window(struct sched *s)
 	pthread_mutex_unlock(&s->smu);
 }
 
+/* Remembers a failed storage write for /health (any thread). */
+static void io_failed(struct sched *s, const char *msg)
+{
+	pthread_mutex_lock(&s->smu);
+	nl_strlcpy(s->io_error, msg, sizeof s->io_error);   /* a long one is cut */
+	s->io_error_at = daemon_now();
+	pthread_mutex_unlock(&s->smu);
+}
+
+/* A later write worked: the disk has room again, so the last error no longer describes it. */
+static void io_ok(struct sched *s)
+{
+	pthread_mutex_lock(&s->smu);
+	s->io_error[0] = '\0';
+	pthread_mutex_unlock(&s->smu);
+}
+
+/* Loop thread: makes or re-makes the store's reserve (see store_reserve_make). */
+static void reserve_refresh(struct sched *s)
+{
+	struct store_err err = { 0 };
+	int rc = store_reserve_make(s->w, s->d->cfg.storage_reserve_bytes, &err);
+	if (rc < 0)
+		LOG_WARN("storage reserve: %s", err.msg);
+	pthread_mutex_lock(&s->smu);
+	s->reserve_held = rc > 0;
+	pthread_mutex_unlock(&s->smu);
+}
+
+/*
+ * Loop thread: a write that must not be skipped (a final status) failed; if the disk is full,
+ * give the reserve back so the retry finds room. Returns 1 when the caller should retry.
+ */
+static int reserve_release(struct sched *s, int rc)
+{
+	if ((rc != STORE_EFULL && rc != STORE_EIO) || !store_reserve_release(s->w))
+		return 0;
+	LOG_WARN("storage: released the %" PRId64 "-byte reserve so a final write finds room",
+		 (int64_t)s->d->cfg.storage_reserve_bytes);
+	pthread_mutex_lock(&s->smu);
+	s->reserve_held = 0;
+	pthread_mutex_unlock(&s->smu);
+	return 1;
+}
+
 void sched_stats(struct sched *s, struct sched_stats *out)
 {
 	memset(out, 0, sizeof *out);
@@ -256,6 +326,9 @@ void sched_stats(struct sched *s, struct sched_stats *out)
 	out->ingest_points_per_s = s->points_rate;
 	out->points_written = s->points_total;
 	out->runs_finished = s->finished_total;
+	nl_strlcpy(out->io_error, s->io_error, sizeof out->io_error);
+	out->io_error_at = s->io_error_at;
+	out->reserve_held = s->reserve_held;
 	pthread_mutex_unlock(&s->smu);
 	out->stopping = atomic_load(&s->stopping);
 }
@@ -267,19 +340,51 @@ static void ckpt_path(char *out, size_t cap, const char *dir, int64_t step)
 	snprintf(out, cap, "%s/ckpt-%08" PRId64 ".safetensors", dir, step);
 }
 
-/* Deletes checkpoint files of dir other than the one for `keep` (keep < 0: all of them). */
+/* The step of checkpoint file `name` ("ckpt-%08d.safetensors"), or -1 for any other name. */
+static int64_t ckpt_name_step(const char *name)
+{
+	long long step;
+	char tail[32];
+	if (sscanf(name, "ckpt-%lld.%31s", &step, tail) != 2 || strcmp(tail, "safetensors") != 0 ||
+	    step <= 0)
+		return -1;
+	return step;
+}
+
+/* The newest checkpoint step in dir below `below`, or 0 when there is none. */
+static int64_t ckpt_prev(const char *dir, int64_t below)
+{
+	DIR *dd = opendir(dir);
+	struct dirent *de;
+	int64_t best = 0;
+	if (!dd)
+		return 0;
+	while ((de = readdir(dd)) != NULL) {
+		int64_t step = ckpt_name_step(de->d_name);
+		if (step > best && step < below)
+			best = step;
+	}
+	closedir(dd);
+	return best;
+}
+
+/*
+ * Deletes the checkpoint files of dir except the one for `keep` and the newest one before it,
+ * which is where a resume falls back to when `keep` turns out corrupt. keep < 0: all of them.
+ * Files after `keep` (left by such a fallback) go too. Called only after `keep` was written and
+ * recorded, so a failed save never costs an older checkpoint.
+ */
 static void ckpt_prune(const char *dir, int64_t keep)
 {
+	int64_t prev = keep > 0 ? ckpt_prev(dir, keep) : -1;
 	DIR *dd = opendir(dir);
 	struct dirent *de;
 	char path[PATH_MAX + 300];
 	if (!dd)
 		return;
 	while ((de = readdir(dd)) != NULL) {
-		long long step;
-		char tail[32];
-		if (sscanf(de->d_name, "ckpt-%lld.%31s", &step, tail) != 2 ||
-		    strcmp(tail, "safetensors") != 0 || step == keep)
+		int64_t step = ckpt_name_step(de->d_name);
+		if (step < 0 || step == keep || step == prev)
 			continue;
 		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
 		unlink(path);
@@ -400,6 +505,9 @@ static int save_ckpt(struct run *r, const struct trainer *t)
 	ckpt_path(path, sizeof path, r->dir, t->step);
 	if (ckpt_save(t, path, &err) != 0) {
 		LOG_WARN("run %" PRId64 ": checkpoint at step %ld failed: %s", r->id, t->step, err.msg);
+		snprintf(r->error, sizeof r->error, "storage: could not write the checkpoint of step "
+			 "%ld: %.400s", t->step, err.msg);
+		r->io_worker = 1;
 		return -1;
 	}
 	struct msg *m = nl_calloc(1, sizeof *m);
@@ -410,6 +518,61 @@ static int save_ckpt(struct run *r, const struct trainer *t)
 	m->ckpt_step = t->step;
 	msg_push(r->s, m);
 	r->last_ckpt = t->step;
+	return 0;
+}
+
+/*
+ * Worker: loads the run's checkpoint. One that is corrupt (checksum mismatch) or unreadable falls
+ * back to the newest older checkpoint in the run directory; the loop is told first (MQ_REWIND, so
+ * it drops the metrics after that step before any new batch arrives). 0, or -1 with r->error set.
+ */
+static int resume(struct run *r, struct trainer *t)
+{
+	char path[PATH_MAX + 64], first[NL_ERR_MSG + 64];
+	struct nl_err err = { 0 };
+	int verified = 0;
+	int64_t want = r->resume_step;
+	ckpt_path(path, sizeof path, r->dir, want);
+	for (;;) {
+		if (ckpt_load(t, path, &verified, &err) == 0 && t->step == want)
+			break;
+		if (!err.msg[0])
+			snprintf(err.msg, sizeof err.msg, "%.400s holds step %ld, not %" PRId64, path,
+				 t->step, want);
+		if (want == r->resume_step)
+			snprintf(first, sizeof first, "%s", err.msg);
+		int64_t prev = ckpt_prev(r->dir, want);
+		LOG_WARN("run %" PRId64 ": checkpoint of step %" PRId64 " unusable: %s%s", r->id, want,
+			 err.msg, prev > 0 ? "; falling back to the one before it" : "");
+		if (prev <= 0) {
+			snprintf(r->error, sizeof r->error, "cannot resume from step %" PRId64 ": %.380s%s",
+				 r->resume_step, first, want == r->resume_step
+				 ? " (no older checkpoint to fall back to)"
+				 : " (and no older checkpoint loads)");
+			return -1;
+		}
+		want = prev;
+		memset(&err, 0, sizeof err);
+		ckpt_path(path, sizeof path, r->dir, want);
+	}
+	if (!verified)
+		LOG_WARN("run %" PRId64 ": %s has no checksums (written before normlab checked them); "
+			 "resuming from it unverified", r->id, path);
+	if (want != r->resume_step) {
+		struct msg *m = nl_calloc(1, sizeof *m);
+		if (!m) {
+			snprintf(r->error, sizeof r->error, "out of memory");
+			return -1;
+		}
+		m->kind = MQ_REWIND;
+		m->exp_id = r->id;
+		m->step = r->resume_step;
+		m->ckpt_step = want;
+		msg_push(r->s, m);
+	}
+	r->last_ckpt = t->step;
+	r->sent_step = t->step;
+	LOG_INFO("run %" PRId64 ": resumed at step %ld", r->id, t->step);
 	return 0;
 }
 
@@ -433,26 +596,22 @@ static void run_work(uv_work_t *w)
 		r->batch = NULL;
 		return;
 	}
-	if (r->resume_step > 0) {
-		char path[PATH_MAX + 64];
-		ckpt_path(path, sizeof path, r->dir, r->resume_step);
-		if (ckpt_load(&t, path, &err) != 0 || t.step != r->resume_step) {
-			snprintf(r->error, sizeof r->error, "cannot resume from step %" PRId64 ": %.400s",
-				 r->resume_step, err.msg);
-			goto out;
-		}
-		r->last_ckpt = t.step;
-		LOG_INFO("run %" PRId64 ": resumed at step %ld", r->id, t.step);
-	}
+	if (r->resume_step > 0 && resume(r, &t) != 0)
+		goto out;
 	r->last_flush = daemon_now();
 	r->result = RUN_SUCCEEDED;
 	while (!trainer_done(&t)) {
+		if (atomic_load(&r->io_abort)) {
+			r->result = RUN_FAILED;   /* the loop holds the cause */
+			break;
+		}
 		if (atomic_load(&r->cancel)) {
 			r->result = RUN_CANCELLED;
 			break;
 		}
 		if (atomic_load(&r->stop)) {
 			flush(r, &t);
+			/* a failed save leaves the last recorded checkpoint to resume from */
 			save_ckpt(r, &t);
 			r->result = RUN_INTERRUPTED;
 			break;
@@ -467,8 +626,10 @@ static void run_work(uv_work_t *w)
 		if (due || (m && (m->np >= 512 || m->nd > 0 || m->ns > 0 ||
 				  daemon_now() - r->last_flush > 0.5)))
 			flush(r, &t);
-		if (due)
-			save_ckpt(r, &t);
+		if (due && save_ckpt(r, &t) != 0) {
+			r->result = RUN_FAILED;
+			break;
+		}
 	}
 	flush(r, &t);
 	r->final_step = t.step;
@@ -478,8 +639,13 @@ static void run_work(uv_work_t *w)
 	if (r->result == RUN_SUCCEEDED) {
 		char path[PATH_MAX + 64];
 		snprintf(path, sizeof path, "%s/final.safetensors", r->dir);
-		if (ckpt_save(&t, path, &err) != 0)
-			LOG_WARN("run %" PRId64 ": final checkpoint: %s", r->id, err.msg);
+		if (ckpt_save(&t, path, &err) != 0) {
+			/* a run without its final weights is not a success, and keeps its checkpoints */
+			snprintf(r->error, sizeof r->error, "storage: could not write the final "
+				 "checkpoint: %.420s", err.msg);
+			r->io_worker = 1;
+			r->result = RUN_FAILED;
+		}
 	}
 out:
 	msg_free(r->batch);
@@ -497,9 +663,29 @@ static struct run *find_run(struct sched *s, int64_t id)
 	return NULL;
 }
 
+/*
+ * Loop thread: data of run id could not be stored. The run stops and will end failed with this
+ * cause; nothing more of it is written (a gap in its metrics would pass for a complete run).
+ */
+static void run_io_fail(struct sched *s, int64_t id, const char *what, const char *why)
+{
+	struct run *r = find_run(s, id);
+	char msg[sizeof r->io_error];
+	snprintf(msg, sizeof msg, "storage: could not %s: %.300s", what, why);
+	LOG_ERROR("experiment %" PRId64 ": %s", id, msg);
+	io_failed(s, msg);
+	if (r && !r->io_error[0]) {
+		snprintf(r->io_error, sizeof r->io_error, "%s", msg);
+		atomic_store(&r->io_abort, 1);
+	}
+}
+
 static void write_batch(struct sched *s, struct msg *m)
 {
 	struct store_err err = { 0 };
+	struct run *run = find_run(s, m->exp_id);
+	if (run && run->io_error[0])
+		return;
 	struct store_point *p = nl_calloc((size_t)(m->np ? m->np : 1), sizeof *p);
 	struct store_depth *d = nl_calloc((size_t)(m->nd ? m->nd : 1), sizeof *d);
 	struct store_samples *sm = nl_calloc((size_t)(m->ns ? m->ns : 1), sizeof *sm);
@@ -518,10 +704,13 @@ static void write_batch(struct sched *s, struct msg *m)
 		sm[i] = (struct store_samples){ m->sm[i].step, m->sm[i].site, m->sm[i].x, m->sm[i].y,
 						m->sm[i].token, m->sm[i].channel, m->sm[i].n };
 	if ((m->np || m->nd || m->ns) &&
-	    store_metrics_append(s->w, m->exp_id, p, m->np, d, m->nd, sm, m->ns, &err) != 0)
-		LOG_ERROR("experiment %" PRId64 ": metrics not stored: %s", m->exp_id, err.msg);
-	else
-		stats_add(s, 0, values);
+	    store_metrics_append(s->w, m->exp_id, p, m->np, d, m->nd, sm, m->ns, &err) != 0) {
+		run_io_fail(s, m->exp_id, "write metrics", err.msg);
+		goto out;
+	}
+	if (m->np || m->nd || m->ns)
+		io_ok(s);
+	stats_add(s, 0, values);
 	if (m->oom)
 		LOG_WARN("experiment %" PRId64 ": some metrics were dropped (out of memory)", m->exp_id);
 	if (m->has_progress) {
@@ -530,8 +719,11 @@ static void write_batch(struct sched *s, struct msg *m)
 			stats_add(s, m->step - r->loop_step, 0);
 			r->loop_step = m->step;
 		}
-		store_experiment_progress(s->w, m->exp_id, m->step, m->loss, m->val_loss,
-					  m->diverged_step, &err);
+		if (store_experiment_progress(s->w, m->exp_id, m->step, m->loss, m->val_loss,
+					      m->diverged_step, &err) != 0 && err.code != STORE_ENOTFOUND) {
+			run_io_fail(s, m->exp_id, "record progress", err.msg);
+			goto out;
+		}
 		char data[256], loss[32] = "null", val[32] = "null";
 		if (isfinite(m->loss))
 			snprintf(loss, sizeof loss, "%.9g", m->loss);
@@ -550,13 +742,37 @@ out:
 static void write_ckpt(struct sched *s, struct msg *m)
 {
 	struct store_err err = { 0 };
+	struct run *r = find_run(s, m->exp_id);
+	/* metrics before this step were lost: the step must not become a resume point */
+	if (r && r->io_error[0])
+		return;
 	if (store_experiment_set_ckpt(s->w, m->exp_id, m->ckpt_step, &err) != 0) {
-		LOG_ERROR("experiment %" PRId64 ": checkpoint step not recorded: %s", m->exp_id, err.msg);
+		if (err.code != STORE_ENOTFOUND)
+			run_io_fail(s, m->exp_id, "record the checkpoint step", err.msg);
 		return;
 	}
-	struct run *r = find_run(s, m->exp_id);
+	io_ok(s);
 	if (r)
 		ckpt_prune(r->dir, m->ckpt_step);
+}
+
+/* A resume fell back to an older checkpoint: drop what was stored after it (loop thread). */
+static void write_rewind(struct sched *s, struct msg *m)
+{
+	struct store_err err = { 0 };
+	struct run *r = find_run(s, m->exp_id);
+	char data[160];
+	if (store_metrics_truncate(s->w, m->exp_id, m->ckpt_step, &err) != 0 ||
+	    store_experiment_set_ckpt(s->w, m->exp_id, m->ckpt_step, &err) != 0 ||
+	    store_experiment_progress(s->w, m->exp_id, m->ckpt_step, NAN, NAN, 0, &err) != 0) {
+		run_io_fail(s, m->exp_id, "rewind to the older checkpoint", err.msg);
+		return;
+	}
+	if (r)
+		r->loop_step = m->ckpt_step;
+	snprintf(data, sizeof data, "{\"id\":%" PRId64 ",\"from_step\":%" PRId64 ",\"to_step\":%"
+		 PRId64 "}", m->exp_id, m->step, m->ckpt_step);
+	sched_event(s, s->w, "experiment.checkpoint_fallback", m->exp_id, data);
 }
 
 static void call_finish(struct call *c, int result)
@@ -590,6 +806,10 @@ static void drain(struct sched *s)
 				write_ckpt(s, m);
 				msg_free(m);
 				break;
+			case MQ_REWIND:
+				write_rewind(s, m);
+				msg_free(m);
+				break;
 			}
 			m = next;
 		}
@@ -609,13 +829,71 @@ static const char *result_status_name(enum run_result r)
 
 static void close_handles(struct sched *s);
 
+/* Writes a run's end state and its experiment.finished event; 0 or a store code. */
+static int write_final(struct sched *s, const struct pending *p, struct store_err *err)
+{
+	int rc = store_experiment_set_status(s->w, p->id, p->status, p->error[0] ? p->error : NULL,
+					     daemon_now(), err);
+	if (rc != 0 && reserve_release(s, rc))
+		rc = store_experiment_set_status(s->w, p->id, p->status, p->error[0] ? p->error : NULL,
+						 daemon_now(), err);
+	if (rc == 0)
+		sched_event(s, s->w, "experiment.finished", p->id, p->event);
+	return rc;
+}
+
+/*
+ * Records a run's end state, or, when even that cannot be written (the disk is full and the
+ * reserve is gone), keeps it and retries every second (retry_pending) until the disk has room.
+ * Until then the row says `running`; should the daemon stop first, the next start resumes the
+ * run from its last recorded checkpoint, which was kept. Loop thread.
+ */
+static void finish_status(struct sched *s, int64_t id, int status, const char *error,
+			  const char *event)
+{
+	struct store_err err = { 0 };
+	struct pending p = { .id = id, .status = status };
+	nl_strlcpy(p.error, error, sizeof p.error);
+	nl_strlcpy(p.event, event, sizeof p.event);
+	if (write_final(s, &p, &err) == 0)
+		return;
+	LOG_ERROR("experiment %" PRId64 ": final status not stored (retrying every second): %s", id,
+		  err.msg);
+	io_failed(s, err.msg);
+	struct pending *q = nl_malloc(sizeof *q);
+	if (!q)
+		return;   /* the restart path above still holds */
+	*q = p;
+	q->next = s->pending;
+	s->pending = q;
+}
+
+static void retry_pending(struct sched *s)
+{
+	for (struct pending **pp = &s->pending; *pp;) {
+		struct pending *p = *pp;
+		struct store_err err = { 0 };
+		if (write_final(s, p, &err) != 0)
+			break;   /* still no room: the rest would fail the same way */
+		LOG_INFO("experiment %" PRId64 ": final status stored at last", p->id);
+		*pp = p->next;
+		nl_free(p);
+	}
+}
+
 static void run_done(uv_work_t *w, int status)
 {
 	struct run *r = w->data;
 	struct sched *s = r->s;
-	struct store_err err = { 0 };
 	(void)status;
 	drain(s);
+	/* A storage failure outranks whatever the worker concluded: its data is incomplete. */
+	if (r->io_error[0]) {
+		r->result = RUN_FAILED;
+		snprintf(r->error, sizeof r->error, "%s", r->io_error);
+	} else if (r->io_worker) {
+		io_failed(s, r->error);
+	}
 	int st;
 	switch (r->result) {
 	case RUN_SUCCEEDED: st = STORE_SUCCEEDED; break;
@@ -624,9 +902,6 @@ static void run_done(uv_work_t *w, int status)
 	case RUN_INTERRUPTED: st = STORE_INTERRUPTED; break;
 	default: st = STORE_FAILED; break;
 	}
-	if (store_experiment_set_status(s->w, r->id, st, r->error[0] ? r->error : NULL,
-					daemon_now(), &err) != 0)
-		LOG_ERROR("experiment %" PRId64 ": final status not stored: %s", r->id, err.msg);
 	char data[640], esc[520];
 	size_t j = 0;
 	for (const char *p = r->error; *p && j + 2 < sizeof esc; p++) {
@@ -641,7 +916,7 @@ static void run_done(uv_work_t *w, int status)
 	snprintf(data, sizeof data, "{\"id\":%" PRId64 ",\"status\":\"%s\",\"step\":%" PRId64
 		 ",\"diverged_step\":%s,\"error\":\"%s\"}", r->id, result_status_name(r->result),
 		 r->final_step, div, esc);
-	sched_event(s, s->w, "experiment.finished", r->id, data);
+	finish_status(s, r->id, st, r->error, data);
 	LOG_INFO("run %" PRId64 " %s at step %" PRId64 "%s%s", r->id, result_status_name(r->result),
 		 r->final_step, r->error[0] ? ": " : "", r->error);
 	if (r->result == RUN_SUCCEEDED || r->result == RUN_CANCELLED)
@@ -727,7 +1002,9 @@ static int start_run(struct sched *s, struct store_experiment *e)
 	return 0;
 fail:
 	LOG_WARN("run %" PRId64 " failed to start: %s", e->id, msg);
-	store_experiment_set_status(s->w, e->id, STORE_FAILED, msg, daemon_now(), &err);
+	int rc = store_experiment_set_status(s->w, e->id, STORE_FAILED, msg, daemon_now(), &err);
+	if (rc != 0 && reserve_release(s, rc))
+		store_experiment_set_status(s->w, e->id, STORE_FAILED, msg, daemon_now(), &err);
 	sched_event(s, s->w, "experiment.finished", e->id, "{\"status\":\"failed\"}");
 	nl_free(r);
 	return -1;
@@ -776,6 +1053,10 @@ static void on_tick(uv_timer_t *t)
 {
 	struct sched *s = t->data;
 	stats_window(s);
+	retry_pending(s);
+	/* a reserve given back on a full disk comes back once there is room (every 10 s) */
+	if (++s->ticks % 10 == 0 && !s->reserve_held && s->d->cfg.storage_reserve_bytes > 0)
+		reserve_refresh(s);
 	pump(s);
 }
 
@@ -967,6 +1248,11 @@ int sched_new(struct sched **out, struct daemon *d, char *errbuf, size_t cap)
 	}
 	if (requeue_interrupted(s, errbuf, cap) < 0)
 		goto fail;
+	int stale = storage_remove_stale_tmp(d->cfg.runs_dir);
+	if (stale > 0)
+		LOG_INFO("removed %d stale .tmp file%s from %s (writes a stop cut short)", stale,
+			 stale == 1 ? "" : "s", d->cfg.runs_dir);
+	reserve_refresh(s);
 	uv_loop_init(&s->loop);
 	uv_async_init(&s->loop, &s->async, on_async);
 	s->async.data = s;
@@ -1000,6 +1286,11 @@ void sched_free(struct sched *s)
 	if (!s)
 		return;
 	drain(s);
+	while (s->pending) {
+		struct pending *p = s->pending;
+		s->pending = p->next;
+		nl_free(p);
+	}
 	uv_loop_close(&s->loop);
 	store_close(s->w);
 	pthread_mutex_destroy(&s->qmu);

@@ -62,6 +62,9 @@ struct sched_stats {
 	int64_t points_written; /* since start */
 	int64_t runs_finished;  /* since start */
 	int stopping;
+	char io_error[320];     /* the last storage write error; "" once a later write worked */
+	double io_error_at;     /* unix seconds of that error */
+	int reserve_held;       /* the disk-full reserve (storage_reserve_bytes) is in place */
 };
 void sched_stats(struct sched *s, struct sched_stats *out);
 

@@ -148,6 +148,9 @@ int store__fail(struct store *s, int sqlite_rc, const char *what, struct store_e
 	case SQLITE_NOMEM:
 		code = STORE_ENOMEM;
 		break;
+	case SQLITE_FULL:
+		code = STORE_EFULL;
+		break;
 	case SQLITE_CONSTRAINT:   /* bad tags JSON, unknown experiment/sweep id */
 	case SQLITE_TOOBIG:
 	case SQLITE_RANGE:
@@ -496,6 +499,11 @@ int store_open(struct store **out, const char *path, int writer, struct store_er
 	if (!s)
 		return store__err(err, STORE_ENOMEM, "store_open: out of memory");
 	s->writer = writer ? 1 : 0;
+	s->path = nl_strdup(path);
+	if (!s->path) {
+		rc = store__err(err, STORE_ENOMEM, "store_open: out of memory");
+		goto out;
+	}
 	rc = sqlite3_open_v2(path, &s->db, flags, NULL);
 	if (rc != SQLITE_OK) {
 		if (!s->db) {
@@ -546,5 +554,6 @@ void store_close(struct store *s)
 	sqlite3_close_v2(s->db);
 	store__names_clear(s);
 	nl_free(s->buf);
+	nl_free(s->path);
 	nl_free(s);
 }

@@ -28,6 +28,7 @@ enum store_code {
 	STORE_EIO = -3,         /* SQLite failed: msg has sqlite3_errmsg */
 	STORE_ENOTFOUND = -7,
 	STORE_EINVAL = -2,
+	STORE_EFULL = -8,       /* the disk (or the database's size limit) is full: SQLITE_FULL */
 };
 
 struct store;
@@ -81,7 +82,8 @@ void store_experiment_clear(struct store_experiment *e);   /* frees owned string
 int store_experiment_insert(struct store *s, struct store_experiment *e, struct store_err *err);
 int store_experiment_get(struct store *s, int64_t id, struct store_experiment *out,
 			 struct store_err *err);
-/* Id of the newest experiment with this hash and status (-1 = any status), or 0; <0 on error. */
+/* Id of the newest experiment with this hash and status (-1 = any status), or 0; <0 on error.
+ * A `succeeded` one counts only when its stored step reached its steps (all its data written). */
 int64_t store_experiment_find_hash(struct store *s, const char *hash, int status);
 
 /* State changes; each one transaction. error may be NULL. */
@@ -236,6 +238,32 @@ int store_sample_sites(struct store *s, int64_t exp_id,
 		       struct store_err *err);
 
 /* ---------- events (for the SSE stream; ids increase, so a client resumes after its last) ---------- */
+
+/* ---------- storage faults: room to recover on a full disk, and the I/O fault hook ---------- */
+
+/*
+ * Keeps `bytes` of real blocks (posix_fallocate) in "<db path>.reserve", so a write the daemon
+ * cannot skip (a run's final status, a DELETE that frees space) still finds room when the disk is
+ * full: the caller releases the reserve and retries once. Made only while at least twice `bytes`
+ * are free, so making it never takes the last free space; bytes 0 removes it. Writer only.
+ * Returns 1 when the reserve is in place, 0 when there was no room for it (not an error), <0 on
+ * error.
+ */
+int store_reserve_make(struct store *s, int64_t bytes, struct store_err *err);
+/* Deletes the reserve file, giving its blocks back. 1 if there was one to release, else 0. */
+int store_reserve_release(struct store *s);
+/* 1 while the reserve file exists (any thread: it only stats the file). */
+int store_reserve_present(const struct store *s);
+
+/*
+ * Test hook, process-wide: from now on SQLite writes through connections opened afterwards fail
+ * with SQLITE_FULL as spec says: "writes=N" (every write after the first N), "writes=N,count=K"
+ * (K writes after the first N, then writes work again), "file=PATH" (every write while PATH
+ * exists), "off". The daemon arms it from $NORMLAB_STORE_FAULT. Returns 0 or STORE_EINVAL.
+ */
+int store_fault_arm(const char *spec, struct store_err *err);
+/* Writes the hook has seen since it was last armed with writes=N (for iterating over N). */
+long store_fault_writes(void);
 
 int64_t store_event_append(struct store *s, const char *kind, int64_t exp_id, const char *data_json,
 			   double now, struct store_err *err);

@@ -196,8 +196,11 @@ int64_t store_experiment_find_hash(struct store *s, const char *hash, int status
 
 	if (!s || !hash || status > STORE_INTERRUPTED)
 		return STORE_EINVAL;
+	/* A succeeded run counts only with every step's data stored: a row a failing disk (or an
+	 * older daemon that called such a run succeeded) left short of its steps is no duplicate. */
 	rc = store__stmt(s, ST_EXP_FIND_HASH,
 			 "SELECT id FROM experiments WHERE hash = ?1 AND (?2 IS NULL OR status = ?2) "
+			 "AND (?2 IS NOT 'succeeded' OR step >= steps) "
 			 "ORDER BY id DESC LIMIT 1", &st, NULL);
 	if (rc < 0)
 		return rc;

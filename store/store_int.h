@@ -37,6 +37,7 @@ struct store__name {
 
 struct store {
 	sqlite3 *db;
+	char *path;                        /* the database file, as opened (owned) */
 	int writer;
 	int tx_depth;                      /* 0 = no transaction of ours; >0 = BEGIN + savepoints */
 	sqlite3_stmt *stmt[ST_COUNT];      /* prepared on first use, finalized by store_close */

@@ -50,7 +50,7 @@ static void usage(FILE *f)
 		"          every parameter, as safetensors (for checking against another framework).\n"
 		"validate  print the canonical spec and its SHA-256, or every error with its field.\n"
 		"inspect   list a checkpoint's metadata and tensors (name, dtype, shape, ‖x‖₂; value\n"
-		"          of scalars).\n"
+		"          of scalars) after verifying its CRC-32C checksums.\n"
 		"The default corpus (data.path \"kjv\") is DATA_DIR/kjv.txt; DATA_DIR is --data-dir,\n"
 		"$NORMLAB_DATA_DIR, or var/data next to the normlab checkout.\n");
 }
@@ -386,11 +386,24 @@ static int cmd_train(int argc, char **argv)
 	snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
 	snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
 	snprintf(summary, sizeof summary, "%s/summary.json", dir);
+	/* A crash between writing a temp file and renaming it leaves the temp file behind: on a
+	 * nearly full disk that is space the next write needs. Ours by name, so remove them. */
+	static const char *const stale[] = { "checkpoint.safetensors.tmp", "metrics.jsonl.tmp",
+					     "summary.json.tmp" };
+	for (size_t k = 0; k < sizeof stale / sizeof stale[0]; k++) {
+		snprintf(path, sizeof path, "%s/%s", dir, stale[k]);
+		if (unlink(path) == 0)
+			fprintf(stderr, "normlab: removed stale %s\n", path);
+	}
 	if (resume && access(ckpt, F_OK) == 0) {
-		if (ckpt_load(&t, ckpt, &err)) {
+		int verified = 0;
+		if (ckpt_load(&t, ckpt, &verified, &err)) {
 			fprintf(stderr, "normlab: cannot resume: %s\n", err.msg);
 			goto out;
 		}
+		if (!verified)
+			fprintf(stderr, "normlab: warning: %s has no checksums (written before normlab "
+				"checked them); resuming from it unverified\n", ckpt);
 		if (truncate_metrics(metrics, t.step)) {
 			fprintf(stderr, "normlab: cannot rewrite %s: %s\n", metrics, strerror(errno));
 			goto out;
@@ -659,8 +672,14 @@ static int cmd_inspect(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	int verified = 0;
 	if (st_open(&f, argv[0], &err)) {
 		fprintf(stderr, "normlab: %s\n", err.msg);
+		return 1;
+	}
+	if (ckpt_verify(f, argv[0], &verified, &err)) {
+		fprintf(stderr, "normlab: %s\n", err.msg);
+		st_close(f);
 		return 1;
 	}
 	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
@@ -668,6 +687,7 @@ static int cmd_inspect(int argc, char **argv)
 		if (v)
 			printf("# %s: %s\n", keys[k], v);
 	}
+	printf("# checksums: %s\n", verified ? "CRC-32C verified" : "none (unverified)");
 	for (int i = 0; i < st_count(f); i++) {
 		const struct st_tensor *t = st_get(f, i);
 		size_t es = st_dtype_size(t->dtype), n = es ? t->nbytes / es : 0;

@@ -185,7 +185,7 @@ static void test_resume(int type, int placement)
 	CHECK(trainer_init(&t2, &s, corpus, &err) == 0);
 	second.t = &t2;
 	second.samples_ok = 1;
-	CHECKF(ckpt_load(&t2, ckpt_path, &err) == 0, "ckpt_load: %s", err.msg);
+	CHECKF(ckpt_load(&t2, ckpt_path, NULL, &err) == 0, "ckpt_load: %s", err.msg);
 	CHECK(t2.step == 17);
 	while (!trainer_done(&t2))
 		CHECK(trainer_step(&t2, &sink, &err) == 0);
@@ -204,7 +204,7 @@ static void test_resume(int type, int placement)
 	struct spec other = s;
 	other.seed = 99;
 	CHECK(trainer_init(&t2, &other, corpus, &err) == 0);
-	CHECK(ckpt_load(&t2, ckpt_path, &err) == NL_EINVAL);
+	CHECK(ckpt_load(&t2, ckpt_path, NULL, &err) == NL_EINVAL);
 	CHECKF(strstr(err.msg, "spec") != NULL, "message should say the spec differs: %s", err.msg);
 	trainer_free(&t2);
 }
