@@ -59,6 +59,7 @@ struct config {
 	int64_t max_run_bytes;              /* memory one run may need, 1 MiB..1 TiB */
 	int log_level;                      /* enum log_level (log.h): debug, info, warn, error */
 	char web_dir[CONFIG_PATH_MAX];      /* static files for the web UI */
+	int session_ttl;                    /* perms: dashboard session lifetime, seconds */
 };
 
 /* Fills every option with its table default. */
