@@ -395,6 +395,7 @@ static void dispatch(struct http_server *s, struct MHD_Connection *c, const char
 	}
 	req.is_admin = req.authed && role == HTTP_ROLE_ADMIN;
 	req.is_reader = req.authed && role == HTTP_ROLE_READER;
+	req.read_own_only = !s->cfg.reads_open && !req.is_admin && !req.is_reader;
 	if (req.is_reader && hit->access == HTTP_WRITE) {
 		http_problem(resp, 403, "read_only_role", "the token's role is reader: it may read "
 			     "every run and sweep but change nothing", NULL, NULL, 0);

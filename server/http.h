@@ -29,6 +29,8 @@ struct http_request {
 	int is_admin;
 	int is_reader;                  /* role reader: reads every run, writes nothing */
 	int via_session;                /* authed by the session cookie, not a bearer header */
+	int read_own_only;              /* reads_open is false and the role is user: the handler
+					 * shows only runs and sweeps whose owner is `user` */
 	char user[64];                  /* token's user when authed */
 };
 
