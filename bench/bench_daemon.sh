@@ -14,7 +14,7 @@ trap '[ -n "$DPID" ] && { kill -TERM $DPID 2>/dev/null; wait $DPID 2>/dev/null; 
 DATA=$(pwd)/var/data
 [ -s "$DATA/kjv.txt" ] || { echo "run make data first"; exit 1; }
 TOKEN=tok-bench-0123456789abcdef
-echo "$TOKEN bench admin" > "$TMP/tokens"
+echo "$TOKEN bench admin" > "$TMP/tokens"; chmod 600 "$TMP/tokens"
 SPEC="{\"name\":\"bench\",\"model\":{\"n_layer\":4,\"d_model\":128},\"train\":{\"steps\":$STEPS},\"threads\":1}"
 echo "$SPEC" > "$TMP/spec.json"
 

@@ -80,4 +80,30 @@ int api_run_dir_remove(const struct daemon *d, int64_t id);
 /* Answers 200/201 with a cJSON value (takes ownership of v). */
 void api_reply(struct http_response *r, int status, cJSON *v);
 
+/* ---- who reads what (api_access.c) ----
+ * With reads_open = false a token of role user reads only its own runs and sweeps
+ * (req->read_own_only); admins and readers read all. Someone else's run answers exactly like a
+ * missing one (404 "experiment N does not exist"), and lists leave it out. */
+
+/* 1 when req may read a run or sweep whose owner is `owner`. */
+int api_can_read(const struct http_request *req, const char *owner);
+
+/* When req may not read it: answers 404 "<what> does not exist" (what: "experiment 7") and
+ * returns 1. Else 0. */
+int api_hide_unless_readable(const struct http_request *req, struct http_response *r,
+			     const char *owner, const char *what);
+
+/* The owner filter for a list from the query's `owner` (NULL = any): unchanged when req reads
+ * everything; else req->user, and *empty = 1 when the query asked for someone else's. */
+const char *api_list_owner(const struct http_request *req, const char *query_owner, int *empty);
+
+/* The succeeded experiment a submission with this hash repeats (0 if none, < 0 on error), among
+ * only_owner's runs when not NULL: deduplication never points at a run the submitter may not
+ * read. Writer's thread. */
+int64_t api_find_duplicate(struct store *w, const char *hash, const char *only_owner);
+
+/* POST/DELETE /api/v1/session: the dashboard's cookie session (api_session.c). */
+extern const struct http_route api_session_routes[];
+extern const int api_session_routes_n;
+
 #endif

@@ -3,7 +3,9 @@
  * runs starting, progressing and finishing without polling. Each event goes out as
  * "id: N\nevent: KIND\ndata: JSON\n\n"; a client that reconnects sends Last-Event-ID (browsers do
  * it by themselves) or ?after=N and resumes after that id; by default a stream starts with the
- * events that happen after it opened. ?experiment=ID keeps one experiment's events.
+ * events that happen after it opened. ?experiment=ID keeps one experiment's events. A reader who
+ * may see only their own runs (reads_open = false, role user) gets only their runs' and sweeps'
+ * events: the rest are skipped as if filtered.
  * The stream state owns its own read-only store connection (the stream outlives the handler that
  * opened it) and is used only by its connection's thread, which blocks in the reader: libmicrohttpd
  * runs one thread per connection, and a reader that answered "nothing yet" would be polled in a
@@ -28,11 +30,17 @@
 #define RETRY_MS 3000              /* what the client waits before reconnecting */
 #define PENDING_MAX ((size_t)4 << 20)
 
+#define SEEN_CACHE 64               /* experiments / sweeps whose visibility a stream remembers */
+
 struct sse {
 	struct daemon *d;
 	struct store *s;
 	int64_t after;              /* last event id handled (sent or filtered out) */
 	int64_t only_exp;           /* 0 = every experiment */
+	int own_only;               /* the reader sees only events of owner's runs and sweeps */
+	char owner[64];
+	struct { int64_t key; int visible; } seen[SEEN_CACHE];   /* key: exp id, or -sweep id */
+	int seen_next;
 	char *buf;                  /* formatted, not yet handed out */
 	size_t len, pos, cap;
 	int oom;
@@ -99,12 +107,77 @@ static void put_data(struct sse *e, int64_t exp_id, const char *data)
 	cJSON_free(text);
 }
 
+/* The "owner" (string) or "id" (number) member of an event's JSON data; NULL / 0 if absent. */
+static void data_fields(const char *data, char *owner, size_t cap, int64_t *id)
+{
+	cJSON *j = data ? cJSON_Parse(data) : NULL;
+	const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, "owner");
+	const cJSON *i = cJSON_GetObjectItemCaseSensitive(j, "id");
+	owner[0] = '\0';
+	if (cJSON_IsString(o))
+		snprintf(owner, cap, "%s", o->valuestring);
+	*id = cJSON_IsNumber(i) && i->valuedouble >= 1 ? (int64_t)i->valuedouble : 0;
+	cJSON_Delete(j);
+}
+
+/*
+ * Whether an own_only stream shows this event: events of the owner's experiments (looked up, or,
+ * for a deleted one, the owner the event names) and sweeps (sweep.* with the sweep's id in the
+ * data). Anything else, such as events of a kind this file does not know, stays hidden.
+ */
+static int event_visible(struct sse *e, const char *kind, int64_t exp_id, const char *data)
+{
+	struct store_err err = { 0 };
+	char owner[64];
+	int64_t key, sid = 0;
+	int vis = 0, found;
+
+	if (!e->own_only)
+		return 1;
+	if (exp_id > 0) {
+		key = exp_id;
+	} else {
+		data_fields(data, owner, sizeof owner, &sid);
+		if (!kind || strncmp(kind, "sweep.", 6) != 0 || sid <= 0)
+			return 0;
+		key = -sid;
+	}
+	for (int i = 0; i < SEEN_CACHE; i++)
+		if (e->seen[i].key == key)
+			return e->seen[i].visible;
+	if (key > 0) {
+		struct store_experiment x;
+		memset(&x, 0, sizeof x);
+		found = store_experiment_get(e->s, key, &x, &err) == 0;
+		if (found)
+			vis = strcmp(x.owner, e->owner) == 0;
+		store_experiment_clear(&x);
+	} else {
+		struct store_sweep w;
+		memset(&w, 0, sizeof w);
+		found = store_sweep_get(e->s, -key, &w, &err) == 0;
+		if (found)
+			vis = strcmp(w.owner, e->owner) == 0;
+		store_sweep_clear(&w);
+	}
+	if (!found) {   /* deleted since: only the owner named in the event itself can tell */
+		data_fields(data, owner, sizeof owner, &sid);
+		return owner[0] && strcmp(owner, e->owner) == 0;
+	}
+	e->seen[e->seen_next].key = key;
+	e->seen[e->seen_next].visible = vis;
+	e->seen_next = (e->seen_next + 1) % SEEN_CACHE;
+	return vis;
+}
+
 static int event_cb(void *ctx, int64_t id, const char *kind, int64_t exp_id, const char *data)
 {
 	struct sse *e = ctx;
 	char k[64], head[112];
 	e->after = id;
 	if (e->only_exp && exp_id != e->only_exp)
+		return 0;
+	if (!event_visible(e, kind, exp_id, data))
 		return 0;
 	/* kinds are the scheduler's own dotted names; keep the field to one line whatever */
 	snprintf(k, sizeof k, "%s", kind && *kind ? kind : "message");
@@ -234,6 +307,24 @@ void api_events_get(void *ctx, const struct http_request *req, struct http_respo
 	struct store *s = api_reader(d, r);
 	if (!s)
 		return;
+	if (only && req->read_own_only) {
+		struct store_experiment x;
+		char what[48];
+		int hide;
+		memset(&x, 0, sizeof x);
+		snprintf(what, sizeof what, "experiment %" PRId64, only);
+		if (store_experiment_get(s, only, &x, &err) != 0) {
+			api_store_problem(r, &err, what);
+			store_close(s);
+			return;
+		}
+		hide = api_hide_unless_readable(req, r, x.owner, what);
+		store_experiment_clear(&x);
+		if (hide) {
+			store_close(s);
+			return;
+		}
+	}
 	if (after < 0) {
 		int rc = newest_event(d, s, &after, &err);
 		if (rc != 0) {
@@ -256,6 +347,8 @@ void api_events_get(void *ctx, const struct http_request *req, struct http_respo
 	e->s = s;
 	e->after = after;
 	e->only_exp = only;
+	e->own_only = req->read_own_only;
+	snprintf(e->owner, sizeof e->owner, "%s", req->user);
 	e->last_out = mono_now();
 	r->status = 200;
 	snprintf(r->content_type, sizeof r->content_type, "text/event-stream");

@@ -208,8 +208,10 @@ static void exp_event(struct daemon *d, struct store *w, const char *kind,
 {
 	cJSON *o = cJSON_CreateObject();
 	char *txt = NULL;
+	/* owner: the event stream shows a deleted run's event to its owner only (api_events.c) */
 	if (o && cJSON_AddNumberToObject(o, "id", (double)e->id) &&
-	    cJSON_AddStringToObject(o, "name", e->name))
+	    cJSON_AddStringToObject(o, "name", e->name) &&
+	    cJSON_AddStringToObject(o, "owner", e->owner))
 		txt = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	if (!txt || sched_event(d->sched, w, kind, e->id, txt) < 0)
@@ -281,13 +283,14 @@ struct create_ctx {
 	int skip_duplicate;
 	int64_t duplicate_of;
 	struct store_err err;
+	const char *dedup_owner;        /* only this owner's runs count as duplicates; NULL = any */
 };
 
 static int create_fn(struct store *w, void *arg)
 {
 	struct create_ctx *c = arg;
 	if (c->skip_duplicate) {
-		int64_t id = store_experiment_find_hash(w, c->e->hash, STORE_SUCCEEDED);
+		int64_t id = api_find_duplicate(w, c->e->hash, c->dedup_owner);
 		if (id < 0) {
 			c->err.code = (int)id;
 			snprintf(c->err.msg, sizeof c->err.msg, "looking for a succeeded duplicate failed");
@@ -398,7 +401,8 @@ static void h_create(void *ctx, const struct http_request *req, struct http_resp
 	e.loss = e.val_loss = NAN;
 	e.created_at = daemon_now();
 
-	struct create_ctx c = { d, &e, m.skip_duplicate, 0, { 0, "" } };
+	struct create_ctx c = { d, &e, m.skip_duplicate, 0, { 0, "" },
+				req->read_own_only ? req->user : NULL };
 	rc = sched_call(d->sched, create_fn, &c);
 	if (api_stopping(r, rc))
 		goto out;
@@ -547,6 +551,12 @@ static void h_list(void *ctx, const struct http_request *req, struct http_respon
 	    query_str(req, r, "owner", EXP_FILTER_BYTES, &f.owner) != 0 ||
 	    query_str(req, r, "tag", EXP_FILTER_BYTES, &f.tag) != 0)
 		return;
+	int none_visible;
+	f.owner = api_list_owner(req, f.owner, &none_visible);
+	if (none_visible) {
+		http_json(r, 200, "{\"items\":[],\"next_page_token\":null}");
+		return;
+	}
 	v = http_query(req, "page_token");
 	if (v && *v && parse_token(v, &f.after_id) != 0) {
 		http_problem(r, 400, "invalid_page_token", "page_token must be the next_page_token of "
@@ -645,9 +655,12 @@ static void reply_experiment(struct http_response *r, int status, const struct s
 static void h_get(void *ctx, const struct http_request *req, struct http_response *r)
 {
 	struct store_experiment e;
+	char what[48];
 	if (read_experiment(ctx, req->params[0], &e, r) != 0)
 		return;
-	reply_experiment(r, 200, &e, 1);
+	snprintf(what, sizeof what, "experiment %" PRId64, e.id);
+	if (!api_hide_unless_readable(req, r, e.owner, what))
+		reply_experiment(r, 200, &e, 1);
 	store_experiment_clear(&e);
 }
 

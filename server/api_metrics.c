@@ -213,8 +213,10 @@ static int query_step(const struct http_request *req, struct http_response *r, i
 	return 0;
 }
 
-/* Opens the reader and checks that experiment id exists; NULL after answering. */
-static struct store *open_experiment(struct daemon *d, struct http_response *r, int64_t id,
+/* Opens the reader and checks that experiment id exists and that req may read it; NULL after
+ * answering. */
+static struct store *open_experiment(struct daemon *d, const struct http_request *req,
+				     struct http_response *r, int64_t id,
 				     struct store_experiment *keep)
 {
 	struct store_experiment e;
@@ -224,9 +226,14 @@ static struct store *open_experiment(struct daemon *d, struct http_response *r, 
 	if (!s)
 		return NULL;
 	memset(&e, 0, sizeof e);
+	snprintf(what, sizeof what, "experiment %" PRId64, id);
 	if (store_experiment_get(s, id, &e, &err) != 0) {
-		snprintf(what, sizeof what, "experiment %" PRId64, id);
 		api_store_problem(r, &err, what);
+		store_close(s);
+		return NULL;
+	}
+	if (api_hide_unless_readable(req, r, e.owner, what)) {
+		store_experiment_clear(&e);
 		store_close(s);
 		return NULL;
 	}
@@ -484,7 +491,7 @@ static void metrics_get(void *ctx, const struct http_request *req, struct http_r
 	const char *name = query_name(req, r, "name", 0, &bad);
 	if (bad)
 		return;
-	struct store *s = open_experiment(ctx, r, id, NULL);
+	struct store *s = open_experiment(ctx, req, r, id, NULL);
 	if (!s)
 		return;
 	if (name)
@@ -773,7 +780,7 @@ static void depth_get(void *ctx, const struct http_request *req, struct http_res
 			  "resid.%s, not the bare statistic %s", stat, stat);
 		return;
 	}
-	struct store *s = open_experiment(ctx, r, id, NULL);
+	struct store *s = open_experiment(ctx, req, r, id, NULL);
 	if (!s)
 		return;
 	if (names_load(s, id, &sn, r) != 0)
@@ -853,7 +860,7 @@ static void samples_get(void *ctx, const struct http_request *req, struct http_r
 	const char *site = query_name(req, r, "site", 0, &bad);
 	if (bad || query_step(req, r, &step) != 0)
 		return;
-	struct store *s = open_experiment(ctx, r, id, NULL);
+	struct store *s = open_experiment(ctx, req, r, id, NULL);
 	if (!s)
 		return;
 	sb_printf(&b, "{\"id\":%" PRId64 ",", id);
@@ -1107,9 +1114,13 @@ static void compare_get(void *ctx, const struct http_request *req, struct http_r
 		char idtxt[24], what[48], *key;
 		int missing = 0;
 		memset(&e, 0, sizeof e);
+		snprintf(what, sizeof what, "experiment %" PRId64, ids[i]);
 		if (store_experiment_get(s, ids[i], &e, &err) != 0) {
-			snprintf(what, sizeof what, "experiment %" PRId64, ids[i]);
 			api_store_problem(r, &err, what);
+			goto out;
+		}
+		if (api_hide_unless_readable(req, r, e.owner, what)) {
+			store_experiment_clear(&e);
 			goto out;
 		}
 		runs[i] = (struct cmp_run){ ids[i], e.step, -1, -1 };
@@ -1387,7 +1398,7 @@ static void export_start(struct daemon *d, const struct http_request *req,
 {
 	int64_t id = req->params[0];
 	struct series_names sn;
-	struct store *s = open_experiment(d, r, id, NULL);
+	struct store *s = open_experiment(d, req, r, id, NULL);
 	if (!s)
 		return;
 	if (names_load(s, id, &sn, r) != 0) {

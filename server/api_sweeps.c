@@ -122,6 +122,7 @@ struct submit_ctx {
 	struct store_experiment *exps;  /* one per cell, ready to insert */
 	int n;
 	int skip_duplicate;
+	const char *dedup_owner;        /* only this owner's runs count as duplicates; NULL = any */
 	int64_t *duplicate_of;          /* per cell: the succeeded experiment it repeats, or 0 */
 	int queued, skipped;
 	struct store_err err;
@@ -138,7 +139,7 @@ static int submit_tx(struct store *w, void *arg)
 		struct store_experiment *e = &c->exps[i];
 		c->duplicate_of[i] = 0;
 		if (c->skip_duplicate) {
-			int64_t id = store_experiment_find_hash(w, e->hash, STORE_SUCCEEDED);
+			int64_t id = api_find_duplicate(w, e->hash, c->dedup_owner);
 			if (id < 0) {
 				c->err.code = (int)id;
 				snprintf(c->err.msg, sizeof c->err.msg, "cell %d: looking for a "
@@ -306,6 +307,7 @@ static void h_submit(void *ctx, const struct http_request *req, struct http_resp
 	c.d = d;
 	c.n = plan.n;
 	c.skip_duplicate = plan.on_duplicate == SWEEP_DUP_SKIP;
+	c.dedup_owner = req->read_own_only ? req->user : NULL;
 	c.exps = nl_calloc(plan.n ? (size_t)plan.n : 1, sizeof *c.exps);
 	c.duplicate_of = nl_calloc(plan.n ? (size_t)plan.n : 1, sizeof *c.duplicate_of);
 	c.sweep.request = text ? nl_strdup(text) : NULL;
@@ -423,8 +425,10 @@ static void h_list(void *ctx, const struct http_request *req, struct http_respon
 		return;
 	struct list_ctx c = { .rd = rd, .items = cJSON_CreateArray(), .want = (int)page_size };
 	const char *owner = http_query(req, "owner");
-	if (!c.items || store_sweep_list(rd, owner && *owner ? owner : NULL, after, (int)page_size + 1,
-					 list_one, &c, &err) < 0) {
+	int none_visible;
+	owner = api_list_owner(req, owner && *owner ? owner : NULL, &none_visible);
+	if (!c.items || (!none_visible &&
+			 store_sweep_list(rd, owner, after, (int)page_size + 1, list_one, &c, &err) < 0)) {
 		cJSON_Delete(c.items);
 		store_close(rd);
 		api_store_problem(r, &err, "the sweep list");
@@ -491,6 +495,8 @@ static void h_get(void *ctx, const struct http_request *req, struct http_respons
 		api_store_problem(r, &err, what);
 		goto out;
 	}
+	if (api_hide_unless_readable(req, r, w.owner, what))
+		goto out;
 	out = cJSON_CreateObject();
 	rq = w.request ? cJSON_Parse(w.request) : NULL;
 	if (!rq)

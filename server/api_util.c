@@ -24,6 +24,7 @@ const struct http_route *api_routes(int *n)
 			{ api_sweep_routes, api_sweep_routes_n },
 			{ api_metric_routes, api_metric_routes_n },
 			{ api_misc_routes, api_misc_routes_n },
+			{ api_session_routes, api_session_routes_n },
 		};
 		for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++)
 			for (int i = 0; i < parts[p].n && count < 128; i++)
@@ -143,7 +144,11 @@ int api_forbid_unless_owner(const struct http_request *req, struct http_response
 	if (req->is_admin || (req->authed && strcmp(req->user, owner) == 0))
 		return 0;
 	char d[160];
-	snprintf(d, sizeof d, "only its owner (%s) or an admin may change this", owner);
+	/* a user who may not read someone else's runs does not learn their owner either */
+	if (req->read_own_only)
+		snprintf(d, sizeof d, "only its owner or an admin may change this");
+	else
+		snprintf(d, sizeof d, "only its owner (%s) or an admin may change this", owner);
 	http_problem(r, 403, "forbidden", d, NULL, NULL, 0);
 	return 1;
 }

@@ -27,7 +27,7 @@ struct auth_entry {
 	unsigned char token[AUTH_TOKEN_MAX];   /* zero-padded, not NUL-terminated when full */
 	size_t len;                            /* AUTH_TOKEN_MIN..AUTH_TOKEN_MAX */
 	char user[AUTH_USER_MAX];
-	int admin;
+	int role;                              /* enum auth_role */
 	int line;                              /* in the tokens file, for duplicate messages */
 };
 
@@ -103,7 +103,7 @@ static int auth_parse_line(struct auth *a, char *line, int lineno, char *why, si
 {
 	char *field[4];
 	size_t flen[4];
-	int nf = 0;
+	int nf = 0, role;
 	char *p = line;
 	struct auth_entry *e;
 
@@ -151,9 +151,14 @@ static int auth_parse_line(struct auth *a, char *line, int lineno, char *why, si
 			return AUTH_EINVAL;
 		}
 	}
-	if (!((flen[2] == 4 && memcmp(field[2], "user", 4) == 0) ||
-	      (flen[2] == 5 && memcmp(field[2], "admin", 5) == 0))) {
-		snprintf(why, cap, "the role must be 'user' or 'admin'");
+	if (flen[2] == 4 && memcmp(field[2], "user", 4) == 0) {
+		role = AUTH_ROLE_USER;
+	} else if (flen[2] == 5 && memcmp(field[2], "admin", 5) == 0) {
+		role = AUTH_ROLE_ADMIN;
+	} else if (flen[2] == 6 && memcmp(field[2], "reader", 6) == 0) {
+		role = AUTH_ROLE_READER;
+	} else {
+		snprintf(why, cap, "the role must be 'user', 'admin' or 'reader'");
 		return AUTH_EINVAL;
 	}
 
@@ -182,7 +187,7 @@ static int auth_parse_line(struct auth *a, char *line, int lineno, char *why, si
 	e->len = flen[0];
 	memcpy(e->user, field[1], flen[1]);
 	e->user[flen[1]] = '\0';
-	e->admin = flen[2] == 5;
+	e->role = role;
 	e->line = lineno;
 	a->n++;
 	return 0;
@@ -317,6 +322,15 @@ static int auth_starts_with_ci(const char *s, const char *w)
 int auth_check(const struct auth *a, const char *authorization_header, char *user_out, size_t cap,
 	       int *is_admin)
 {
+	int role, rc = auth_check_role(a, authorization_header, user_out, cap, &role);
+	if (is_admin)
+		*is_admin = rc == AUTH_OK && role == AUTH_ROLE_ADMIN;
+	return rc;
+}
+
+int auth_check_role(const struct auth *a, const char *authorization_header, char *user_out,
+		    size_t cap, int *role)
+{
 	unsigned char given[AUTH_TOKEN_MAX];
 	const char *p = authorization_header, *tok;
 	size_t len, found = 0, idx = 0;
@@ -324,8 +338,8 @@ int auth_check(const struct auth *a, const char *authorization_header, char *use
 
 	if (user_out && cap)
 		user_out[0] = '\0';
-	if (is_admin)
-		*is_admin = 0;
+	if (role)
+		*role = AUTH_ROLE_USER;
 	if (!p)
 		return AUTH_ENOHEADER;
 	while (*p == ' ' || *p == '\t')
@@ -372,8 +386,8 @@ int auth_check(const struct auth *a, const char *authorization_header, char *use
 	}
 	if (user_out && cap)
 		snprintf(user_out, cap, "%s", a->e[idx].user);
-	if (is_admin)
-		*is_admin = a->e[idx].admin;
+	if (role)
+		*role = a->e[idx].role;
 out:
 	return rc;
 }

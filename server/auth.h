@@ -1,6 +1,6 @@
 /*
- * auth.h — API tokens: a tokens file with one `TOKEN USER ROLE` line per token (ROLE is `user`
- * or `admin`; blank lines and '#' comment lines allowed), and the check of an HTTP
+ * auth.h — API tokens: a tokens file with one `TOKEN USER ROLE` line per token (ROLE is `user`,
+ * `admin` or `reader`; blank lines and '#' comment lines allowed), and the check of an HTTP
  * `Authorization: Bearer <token>` header against it. The token is compared in constant time
  * against every entry (no early exit on a differing byte, nor on a match), so response timing
  * reveals nothing about the tokens.
@@ -44,6 +44,14 @@ struct auth_err {
 	char msg[AUTH_ERR_MSG];
 };
 
+/* What a token may do. A reader reads every run and sweep (also when reads_open is false) and
+ * writes nothing; a user reads what reads_open allows and writes their own; an admin does all. */
+enum auth_role {
+	AUTH_ROLE_USER = 0,
+	AUTH_ROLE_ADMIN = 1,
+	AUTH_ROLE_READER = 2,
+};
+
 struct auth;
 
 /*
@@ -69,5 +77,9 @@ size_t auth_count(const struct auth *a);
  */
 int auth_check(const struct auth *a, const char *authorization_header, char *user_out, size_t cap,
 	       int *is_admin);
+
+/* auth_check with the token's enum auth_role in *role (may be NULL; AUTH_ROLE_USER on failure). */
+int auth_check_role(const struct auth *a, const char *authorization_header, char *user_out,
+		    size_t cap, int *role);
 
 #endif

@@ -70,10 +70,12 @@ static const struct config_row config_table[] = {
 	{ "data_dir", CONFIG_T_STRING, FIELD(data_dir), "var/data", 1, 0, NULL, "DIR", NULL,
 	  "directory holding the training corpora", NULL },
 	{ "tokens_file", CONFIG_T_STRING, FIELD(tokens_file), "", 0, 0, NULL, "FILE", "tokens",
-	  "API tokens, one 'TOKEN USER ROLE' per line; empty = no tokens, so every write is refused",
+	  "API tokens, one 'TOKEN USER ROLE' per line (user|admin|reader), mode 0600, reloaded on "
+	  "SIGHUP; empty = no tokens, so every write is refused",
 	  NULL },
 	{ "reads_open", CONFIG_T_BOOL, FIELD(reads_open), "true", 0, 1, NULL, "BOOL", NULL,
-	  "GET endpoints answer without a token", NULL },
+	  "GET endpoints answer without a token; false: each user reads only their own runs and "
+	  "sweeps (admins and readers read all)", NULL },
 	{ "max_runs", CONFIG_T_INT, FIELD(max_runs), "2", 1, 64, NULL, "N", "workers",
 	  "runs trained at the same time; at most thread_budget", NULL },
 	{ "thread_budget", CONFIG_T_INT, FIELD(thread_budget), "2", 1, 256, NULL, "N", NULL,
@@ -98,6 +100,10 @@ static const struct config_row config_table[] = {
 	{ "storage_reserve_bytes", CONFIG_T_INT, FIELD(storage_reserve_bytes), "8M", 0, GiB, NULL,
 	  "BYTES", NULL, "space held in DB.reserve and given back when the disk is full, so final "
 	  "statuses and DELETE still work (0 = none)", NULL },
+	/* perms: browser sessions (POST /api/v1/session) for reads when reads_open is false */
+	{ "session_ttl", CONFIG_T_INT, FIELD(session_ttl), "43200", 60, 30 * 86400, NULL, "SECONDS",
+	  NULL, "lifetime of a dashboard session cookie (reads only; made from a bearer token)",
+	  NULL },
 };
 
 #define CONFIG_NROWS (sizeof config_table / sizeof config_table[0])

@@ -62,6 +62,7 @@ struct config {
 	/* storage faults (issue 9, store) */
 	int64_t min_free_bytes;             /* /health degraded below this free space, 0..1 TiB */
 	int64_t storage_reserve_bytes;      /* DB.reserve, released on a full disk, 0..1 GiB */
+	int session_ttl;                    /* perms: dashboard session lifetime, seconds */
 };
 
 /* Fills every option with its table default. */

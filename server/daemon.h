@@ -9,11 +9,14 @@
 #include "auth.h"
 #include "config.h"
 #include "scheduler.h"
+#include "session.h"
+#include "tokens.h"
 #include "store.h"
 
 struct daemon {
 	struct config cfg;
-	struct auth *auth;          /* NULL when no tokens file is configured */
+	struct tokens *tokens;      /* the live token set (reloaded on SIGHUP); never NULL */
+	struct sessions *sessions;  /* dashboard sessions made from tokens */
 	struct sched *sched;
 	double started_at;          /* unix seconds */
 	char version[32];

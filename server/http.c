@@ -306,6 +306,8 @@ static enum MHD_Result send_response(struct MHD_Connection *c, struct http_respo
 		MHD_add_response_header(mr, "Allow", r->allow);
 	if (r->status == 401)
 		MHD_add_response_header(mr, "WWW-Authenticate", "Bearer realm=\"normlab\"");
+	if (r->set_cookie[0])
+		MHD_add_response_header(mr, "Set-Cookie", r->set_cookie);
 	enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, mr);
 	MHD_destroy_response(mr);
 	return ok;
@@ -365,19 +367,39 @@ static void dispatch(struct http_server *s, struct MHD_Connection *c, const char
 		return;
 	}
 	const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	/* the session cookie stands in for the token on reads only: a page on another site cannot
+	 * make the browser write with it (and SameSite=Strict keeps it off cross-site requests) */
+	const char *cookie = hit->access == HTTP_READ && s->cfg.session ?
+		MHD_lookup_connection_value(c, MHD_COOKIE_KIND, HTTP_SESSION_COOKIE) : NULL;
 	int need = hit->access == HTTP_WRITE || (hit->access == HTTP_READ && !s->cfg.reads_open);
+	int role = HTTP_ROLE_USER;
 	if (authz && hit->access != HTTP_PUBLIC) {
 		if (!s->cfg.auth || s->cfg.auth(s->cfg.auth_ctx, authz, req.user, sizeof req.user,
-						 &req.is_admin) != 0) {
+						 &role) != 0) {
 			http_problem(resp, 401, "invalid_token",
 				     "the bearer token is not valid (see the tokens file)", NULL, NULL, 0);
 			return;
 		}
 		req.authed = 1;
+	} else if (cookie && *cookie &&
+		   s->cfg.session(s->cfg.session_ctx, cookie, req.user, sizeof req.user, &role) == 0) {
+		req.authed = 1;
+		req.via_session = 1;
 	} else if (need) {
-		http_problem(resp, 401, "missing_token",
+		/* a stale cookie on an open read falls through to an anonymous read above */
+		http_problem(resp, 401, cookie && *cookie ? "invalid_session" : "missing_token",
+			     cookie && *cookie ? "the session has expired or its token was withdrawn: "
+			     "POST /api/v1/session with the bearer token again" :
 			     s->cfg.auth ? "this request needs an Authorization: Bearer <token> header" :
 			     "writes are disabled: the daemon has no tokens file", NULL, NULL, 0);
+		return;
+	}
+	req.is_admin = req.authed && role == HTTP_ROLE_ADMIN;
+	req.is_reader = req.authed && role == HTTP_ROLE_READER;
+	req.read_own_only = !s->cfg.reads_open && !req.is_admin && !req.is_reader;
+	if (req.is_reader && hit->access == HTTP_WRITE) {
+		http_problem(resp, 403, "read_only_role", "the token's role is reader: it may read "
+			     "every run and sweep but change nothing", NULL, NULL, 0);
 		return;
 	}
 	if (req.body && req.body_len) {

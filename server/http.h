@@ -25,8 +25,12 @@ struct http_request {
 	size_t body_len;
 	int64_t params[HTTP_MAX_PARAMS];/* the {id} segments of the route, in order */
 	char name[HTTP_NAME_MAX];       /* the {name} segment ([A-Za-z0-9._-]+), "" if none */
-	int authed;                     /* a valid bearer token came with the request */
+	int authed;                     /* a valid bearer token (or session cookie) came with it */
 	int is_admin;
+	int is_reader;                  /* role reader: reads every run, writes nothing */
+	int via_session;                /* authed by the session cookie, not a bearer header */
+	int read_own_only;              /* reads_open is false and the role is user: the handler
+					 * shows only runs and sweeps whose owner is `user` */
 	char user[64];                  /* token's user when authed */
 };
 
@@ -42,6 +46,7 @@ struct http_response {
 	char content_type[64];          /* default application/json */
 	char location[160];             /* Location header when set */
 	char allow[64];                 /* Allow header when set (405) */
+	char set_cookie[192];           /* Set-Cookie header when set */
 	http_reader_fn reader;          /* non-NULL: stream instead of body */
 	http_free_fn reader_free;
 	void *reader_cls;
@@ -63,9 +68,21 @@ struct http_route {
 	http_handler fn;
 };
 
-/* Returns 0 and fills user/is_admin for a valid "Bearer <token>" header, else < 0. */
+/* What an authenticated request may do (http_auth_fn's *role). */
+enum http_role {
+	HTTP_ROLE_USER = 0,
+	HTTP_ROLE_ADMIN = 1,
+	HTTP_ROLE_READER = 2,   /* any HTTP_WRITE route answers 403 */
+};
+
+/* Returns 0 and fills user/role (enum http_role) for a valid "Bearer <token>" header, else < 0. */
 typedef int (*http_auth_fn)(void *ctx, const char *authorization, char *user, size_t cap,
-			    int *is_admin);
+			    int *role);
+/* The same for the value of the session cookie (HTTP_SESSION_COOKIE). */
+typedef int (*http_session_fn)(void *ctx, const char *session, char *user, size_t cap, int *role);
+
+/* The cookie a browser session travels in; accepted on HTTP_READ routes only. */
+#define HTTP_SESSION_COOKIE "normlab_session"
 
 struct http_config {
 	const char *host;               /* numeric IPv4 address to bind, e.g. "127.0.0.1" */
@@ -76,6 +93,8 @@ struct http_config {
 	unsigned max_connections;
 	http_auth_fn auth;              /* NULL = no tokens: every write gets 401 */
 	void *auth_ctx;
+	http_session_fn session;        /* NULL = session cookies are ignored */
+	void *session_ctx;
 	/* Fallback for paths no route matches with GET (static files); NULL = 404. */
 	http_handler fallback;
 };

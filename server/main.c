@@ -2,7 +2,8 @@
  * normlabd — the normlab daemon. Reads its configuration (built-in defaults < -c FILE < flags),
  * opens the SQLite store (re-queueing runs a crash left behind), starts the HTTP API on
  * libmicrohttpd, and runs the scheduler's libuv loop on this thread until SIGINT/SIGTERM, which
- * checkpoints running runs, marks them interrupted and exits cleanly.
+ * checkpoints running runs, marks them interrupted and exits cleanly. SIGHUP reloads the tokens
+ * file (reload.c). Files are created under umask 077; a tokens file others can read is refused.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "auth.h"
@@ -21,14 +23,27 @@
 #include "http.h"
 #include "log.h"
 #include "nl.h"
+#include "perms.h"
+#include "reload.h"
 #include "scheduler.h"
+#include "session.h"
+#include "tokens.h"
 
 #define NORMLABD_VERSION "0.1.0"
 
-static int auth_cb(void *ctx, const char *authorization, char *user, size_t cap, int *is_admin)
+/* enum auth_role and enum http_role name the same roles with the same numbers */
+_Static_assert((int)AUTH_ROLE_USER == (int)HTTP_ROLE_USER &&
+	       (int)AUTH_ROLE_ADMIN == (int)HTTP_ROLE_ADMIN &&
+	       (int)AUTH_ROLE_READER == (int)HTTP_ROLE_READER, "auth and http roles must agree");
+
+static int auth_cb(void *ctx, const char *authorization, char *user, size_t cap, int *role)
 {
-	const struct auth *a = ctx;
-	return auth_check(a, authorization, user, cap, is_admin) == AUTH_OK ? 0 : -1;
+	return tokens_check(ctx, authorization, user, cap, role) == AUTH_OK ? 0 : -1;
+}
+
+static int session_cb(void *ctx, const char *session, char *user, size_t cap, int *role)
+{
+	return session_check(ctx, session, user, cap, role) == AUTH_OK ? 0 : -1;
 }
 
 /* Creates the directory that will hold the database file. */
@@ -72,20 +87,27 @@ int main(int argc, char **argv)
 	snprintf(pool, sizeof pool, "%d", d.cfg.max_runs);
 	setenv("UV_THREADPOOL_SIZE", pool, 1);
 
+	/* Everything the daemon creates (database, -wal/-shm, run directories, checkpoints) is
+	 * its own: users read it through the API, which applies owners and roles. */
+	umask(077);
 	if (mkdir_parent(d.cfg.db) != 0 || nl_mkdir_p(d.cfg.runs_dir) != 0) {
 		LOG_ERROR("cannot create %s or %s: %s", d.cfg.db, d.cfg.runs_dir, strerror(errno));
 		return 1;
 	}
-	if (d.cfg.tokens_file[0]) {
-		struct auth_err aerr = { 0 };
-		if (auth_load(&d.auth, d.cfg.tokens_file, &aerr) != 0) {
-			LOG_ERROR("%s", aerr.msg);
-			return 2;
-		}
-		LOG_INFO("%zu token%s loaded from %s", auth_count(d.auth), auth_count(d.auth) == 1 ? "" : "s",
-			 d.cfg.tokens_file);
-	} else {
+	perms_tighten(d.cfg.db, d.cfg.runs_dir);
+	if (tokens_open(&d.tokens, d.cfg.tokens_file, errbuf, sizeof errbuf) != 0) {
+		LOG_ERROR("%s", errbuf);
+		return 2;
+	}
+	if (d.cfg.tokens_file[0])
+		LOG_INFO("%zu token%s loaded from %s (kill -HUP %ld reloads it)", tokens_count(d.tokens),
+			 tokens_count(d.tokens) == 1 ? "" : "s", d.cfg.tokens_file, (long)getpid());
+	else
 		LOG_WARN("no tokens file (--tokens FILE): every write request will be refused with 401");
+	if (session_table_new(&d.sessions, d.tokens, d.cfg.session_ttl) != 0 ||
+	    reload_start(d.tokens) != 0) {
+		LOG_ERROR("out of memory or threads at start");
+		goto out;
 	}
 	/* The store's I/O fault hook, for tests of the disk-full paths (see store_fault_arm). */
 	const char *fault = getenv("NORMLAB_STORE_FAULT");
@@ -111,8 +133,10 @@ int main(int argc, char **argv)
 		.max_json_depth = d.cfg.max_json_depth,
 		.reads_open = d.cfg.reads_open,
 		.max_connections = 256,
-		.auth = d.auth ? auth_cb : NULL,
-		.auth_ctx = d.auth,
+		.auth = d.cfg.tokens_file[0] ? auth_cb : NULL,
+		.auth_ctx = d.tokens,
+		.session = d.cfg.tokens_file[0] ? session_cb : NULL,
+		.session_ctx = d.sessions,
 		.fallback = api_static,
 	};
 	struct http_server *http = NULL;
@@ -129,7 +153,9 @@ int main(int argc, char **argv)
 	LOG_INFO("stopped cleanly");
 	rc = 0;
 out:
+	reload_stop();
 	sched_free(d.sched);
-	auth_free(d.auth);
+	session_table_free(d.sessions);
+	tokens_free(d.tokens);
 	return rc;
 }

@@ -271,4 +271,9 @@ int store_events_after(struct store *s, int64_t after_id, int limit,
 		       int (*cb)(void *ctx, int64_t id, const char *kind, int64_t exp_id,
 				 const char *data_json), void *ctx, struct store_err *err);
 
+/* store_experiment_find_hash among owner's experiments only (owner borrowed; NULL = anyone's):
+ * the deduplication of a user who may read only their own runs. In store_exp.c. */
+int64_t store_experiment_find_hash_owner(struct store *s, const char *hash, int status,
+					 const char *owner);
+
 #endif

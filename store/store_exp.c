@@ -188,7 +188,8 @@ out:
 	return rc;
 }
 
-int64_t store_experiment_find_hash(struct store *s, const char *hash, int status)
+int64_t store_experiment_find_hash_owner(struct store *s, const char *hash, int status,
+					 const char *owner)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t id;
@@ -197,10 +198,11 @@ int64_t store_experiment_find_hash(struct store *s, const char *hash, int status
 	if (!s || !hash || status > STORE_INTERRUPTED)
 		return STORE_EINVAL;
 	/* A succeeded run counts only with every step's data stored: a row a failing disk (or an
-	 * older daemon that called such a run succeeded) left short of its steps is no duplicate. */
+	 * older daemon that called such a run succeeded) left short of its steps is no duplicate.
+	 * owner (NULL = anyone's): with private reads, dedup must not reveal what others ran. */
 	rc = store__stmt(s, ST_EXP_FIND_HASH,
 			 "SELECT id FROM experiments WHERE hash = ?1 AND (?2 IS NULL OR status = ?2) "
-			 "AND (?2 IS NOT 'succeeded' OR step >= steps) "
+			 "AND (?2 IS NOT 'succeeded' OR step >= steps) AND (?3 IS NULL OR owner = ?3) "
 			 "ORDER BY id DESC LIMIT 1", &st, NULL);
 	if (rc < 0)
 		return rc;
@@ -209,10 +211,19 @@ int64_t store_experiment_find_hash(struct store *s, const char *hash, int status
 		sqlite3_bind_text(st, 2, store_status_name(status), -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 2);
+	if (owner)
+		sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 3);
 	rc = sqlite3_step(st);
 	id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : rc == SQLITE_DONE ? 0 : STORE_EIO;
 	store__done(st);
 	return id;
+}
+
+int64_t store_experiment_find_hash(struct store *s, const char *hash, int status)
+{
+	return store_experiment_find_hash_owner(s, hash, status, NULL);
 }
 
 /* Runs an UPDATE/DELETE of one experiment; ENOTFOUND when it touched no row. */

@@ -25,7 +25,7 @@ const check = (ok, what) => { if (ok) pass++; else { fail++; console.error(`FAIL
 
 const tmp = mkdtempSync(join(tmpdir(), 'nl_browser_'));
 mkdirSync(OUT, { recursive: true });
-writeFileSync(join(tmp, 'tokens'), `${TOKEN} tester admin\n`);
+writeFileSync(join(tmp, 'tokens'), `${TOKEN} tester admin\n`, { mode: 0o600 });
 // a corpus of our own
 {
 	const words = 'the norm of layer and variance grows with depth in pre post tanh residual stream a'.split(' ');

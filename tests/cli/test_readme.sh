@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 NLD=${NORMLAB_BIN:-bin}/normlabd
 TOKEN=tok-readme-0123456789abcdef
-echo "$TOKEN reader admin" > "$TMP/tokens"
+echo "$TOKEN reader admin" > "$TMP/tokens"; chmod 600 "$TMP/tokens"
 block=$(awk '/<!-- curl-examples/ {on=1; next} on && /^```sh/ {inb=1; next} inb && /^```/ {exit} inb {print}' README.md)
 check "README has the curl block" [ -n "$block" ]
 for try in 1 2 3 4 5; do

@@ -202,6 +202,8 @@ int dtest_start(struct dtest *t, const char *const *args)
 	snprintf(runs, sizeof runs, "%s/runs", t->tmp);
 	snprintf(tokens, sizeof tokens, "%s/tokens", t->tmp);
 	snprintf(exe, sizeof exe, "%s/normlabd", t->bindir);
+	/* normlabd refuses a tokens file that group or others can read */
+	chmod(tokens, 0600);
 	for (int attempt = 0; attempt < 8; attempt++) {
 		t->port = 20000 + (int)((getpid() * 7919 + attempt * 977 + (long)dtest_now()) % 40000);
 		snprintf(listen, sizeof listen, "127.0.0.1:%d", t->port);

@@ -36,7 +36,7 @@ void dtest_cleanup(struct dtest *t, int ok);
 /*
  * Starts normlabd with --listen 127.0.0.1:<free port> --db tmp/db/normlab.db --runs tmp/runs
  * --tokens tmp/tokens --data-dir tmp, then `args` (NULL-terminated, may be NULL), and waits until
- * /api/v1/health answers. Retries other ports a few times. 0 or -1.
+ * /api/v1/health answers. Makes tmp/tokens mode 0600 first (normlabd refuses a readable one). Retries other ports a few times. 0 or -1.
  */
 int dtest_start(struct dtest *t, const char *const *args);
 /* Sends sig, waits, and returns the exit code (128 + signal when killed). */

@@ -69,6 +69,20 @@ static void test_good_file(void)
 	CHECK(auth_check(a, "Bearer " TOK_ROOT, NULL, 0, NULL) == AUTH_OK);
 	auth_free(a);
 
+	/* role reader: auth_check_role says so, and auth_check does not take it for an admin */
+	int role = -1;
+	a = NULL;
+	CHECK(auth_load(&a, write_file("reader.tokens", TOK_ALICE " alice reader\n" TOK_ROOT
+				       " root admin\n"), NULL) == 0 && a);
+	CHECK(auth_check_role(a, "Bearer " TOK_ALICE, user, sizeof user, &role) == AUTH_OK);
+	CHECK(strcmp(user, "alice") == 0 && role == AUTH_ROLE_READER);
+	CHECK(auth_check(a, "Bearer " TOK_ALICE, user, sizeof user, &admin) == AUTH_OK && admin == 0);
+	CHECK(auth_check_role(a, "Bearer " TOK_ROOT, user, sizeof user, &role) == AUTH_OK &&
+	      role == AUTH_ROLE_ADMIN);
+	CHECK(auth_check_role(a, "Bearer " TOK_ALICE2, user, sizeof user, &role) == AUTH_EUNKNOWN &&
+	      role == AUTH_ROLE_USER);
+	auth_free(a);
+
 	/* an empty path: no tokens, every check is refused */
 	a = NULL;
 	CHECK(auth_load(&a, "", NULL) == 0 && a && auth_count(a) == 0);
@@ -208,11 +222,11 @@ static void test_bad_lines(void)
 	expect_error("  SecretSecretSecret al@ce user\n", AUTH_EINVAL, 1,
 		     "the user name has a character outside [A-Za-z0-9._-] (column 24)");
 	expect_error("SecretSecretSecret alice root\n", AUTH_EINVAL, 1,
-		     "the role must be 'user' or 'admin'");
+		     "the role must be 'user', 'admin' or 'reader'");
 	expect_error("SecretSecretSecret alice Admin\n", AUTH_EINVAL, 1,
-		     "the role must be 'user' or 'admin'");
+		     "the role must be 'user', 'admin' or 'reader'");
 	expect_error("SecretSecretSecret alice users\n", AUTH_EINVAL, 1,
-		     "the role must be 'user' or 'admin'");
+		     "the role must be 'user', 'admin' or 'reader'");
 
 	char tok257[AUTH_TOKEN_MAX + 2];
 	memset(tok257, 'S', AUTH_TOKEN_MAX + 1);

@@ -99,6 +99,7 @@ static void test_defaults(void)
 	CHECK(strcmp(c.web_dir, "web") == 0);
 	CHECK(c.min_free_bytes == 512LL << 20);
 	CHECK(c.storage_reserve_bytes == 8LL << 20);
+	CHECK(c.session_ttl == 43200);
 	CHECK(config_check(&c, NULL) == 0);
 
 	/* every table default is itself a valid value (config_defaults ignores failures) */
@@ -108,7 +109,7 @@ static void test_defaults(void)
 		int rc = config_set(&c, config_option_name(i), config_option_default(i), &err);
 		CHECKF(rc == 0, "%s: %s", config_option_name(i), err.msg);
 	}
-	CHECK(i == 17);
+	CHECK(i == 18);   /* the 15 before issue 9, storage (2), perms (1) */
 }
 
 static void test_set_values(void)

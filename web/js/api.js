@@ -25,20 +25,52 @@ function url(path, params) {
 	return u.pathname + u.search;
 }
 
+// Reads send the token too: a daemon with reads_open = false answers them only with one. A
+// token the daemon does not know (a stale one in localStorage) makes a read fail with 401
+// invalid_token; the read is then tried once without it, which succeeds where reads are open.
 async function request(method, path, { params, body, token } = {}) {
-	const headers = {};
-	if (body !== undefined) headers['Content-Type'] = 'application/json';
 	const t = token === undefined ? getToken() : token;
-	if (t && method !== 'GET') headers.Authorization = `Bearer ${t}`;
-	const res = await fetch(url(path, params), {
-		method, headers, body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body)),
-	});
-	const text = await res.text();
-	let json = null;
-	try { json = text ? JSON.parse(text) : null; } catch { json = null; }
+	let res = await send(method, path, params, body, t);
+	let text = await res.text();
+	let json = parse(text);
+	if (res.status === 401 && method === 'GET' && t && json && json.code === 'invalid_token') {
+		res = await send(method, path, params, body, '');
+		text = await res.text();
+		json = parse(text);
+	}
 	if (!res.ok) throw new ApiError(res.status, json);
 	record(path, params, json);
 	return json;
+}
+
+function send(method, path, params, body, t) {
+	const headers = {};
+	if (body !== undefined) headers['Content-Type'] = 'application/json';
+	if (t) headers.Authorization = `Bearer ${t}`;
+	return fetch(url(path, params), {
+		method, headers, body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body)),
+	});
+}
+
+function parse(text) {
+	try { return text ? JSON.parse(text) : null; } catch { return null; }
+}
+
+// The event stream cannot send the token (EventSource has no headers): the token buys a session
+// cookie (HttpOnly, SameSite=Strict, reads only), which the browser then sends by itself.
+// Resolves to true when a session was made, false when there is no token or it was refused.
+export async function openSession() {
+	const t = getToken();
+	if (!t) return false;
+	try {
+		const res = await fetch(API + '/session', { method: 'POST', headers: { Authorization: `Bearer ${t}` } });
+		return res.ok;
+	} catch { return false; }
+}
+
+// Ends the session cookie (the token was cleared or changed).
+export async function closeSession() {
+	try { await fetch(API + '/session', { method: 'DELETE' }); } catch { /* offline: it expires */ }
 }
 
 // Every series answer is logged as {path, asked, points}: `asked` is the bucket count the chart

@@ -10,7 +10,7 @@
 // load shows an error without taking the shell down.
 
 import { ApiError, getToken, setToken } from './api.js';
-import { onStatus, connect } from './live.js';
+import { onStatus, connect, reconnect } from './live.js';
 import { el, errorAlert } from './util.js';
 
 const ROUTES = [
@@ -124,12 +124,20 @@ function setupToken() {
 	const note = document.getElementById('token-state');
 	input.value = getToken();
 	const show = () => { note.textContent = getToken() ? 'saved' : 'not set'; };
-	const save = () => { setToken(input.value.trim()); show(); };
+	// a new token may see other runs (reads_open = false): new stream session, page drawn again
+	const save = () => {
+		const t = input.value.trim();
+		if (t === getToken()) { show(); return; }
+		setToken(t);
+		show();
+		reconnect();
+		route();
+	};
 	show();
 	input.addEventListener('change', save);
 	form.addEventListener('submit', (e) => { e.preventDefault(); save(); });
 	window.addEventListener('storage', (e) => {
-		if (e.key === null || e.key === 'normlab.token') { input.value = getToken(); show(); }
+		if (e.key === null || e.key === 'normlab.token') { input.value = getToken(); show(); reconnect(); }
 	});
 }
 

@@ -14,8 +14,13 @@
 // If the EventSource gives up (readyState CLOSED: an HTTP error, e.g. 503 while the daemon stops)
 // we open a new one ourselves with ?after=<last id> (a fresh EventSource cannot set the header),
 // waiting the daemon's retry delay, doubled per failed attempt up to 30 s.
+//
+// Tokens: an EventSource cannot send an Authorization header. With a token saved, connect()
+// first trades it for a session cookie (POST /api/v1/session), which the stream's requests carry;
+// when the stream fails (an expired session answers 401) the next attempt makes a new session.
+// reconnect() starts over after the token changed.
 
-import { API } from './api.js';
+import { API, getToken, openSession, closeSession } from './api.js';
 
 export const KINDS = ['experiment.queued', 'experiment.started', 'experiment.progress',
 	'experiment.finished', 'experiment.deleted', 'sweep.queued'];
@@ -32,6 +37,9 @@ let state = 'idle';
 let lastId = null;
 let last = null;
 let opened = false;          // ever been live (first connect says 'connecting', later 'reconnecting')
+let sessionToken = null;     // the token the current session cookie was made from
+let sessionPending = false;  // a POST /api/v1/session is under way
+let wanted = false;          // connect() was called and disconnect() not since
 
 function setState(s) {
 	if (s === state) return;
@@ -67,8 +75,29 @@ function scheduleReconnect() {
 }
 
 export function connect() {
-	if (es || timer) return;
+	wanted = true;
+	if (es || timer || sessionPending) return;
 	if (typeof EventSource === 'undefined') { setState('unsupported'); return; }
+	const t = getToken();
+	if (t && sessionToken !== t) {
+		sessionPending = true;
+		setState(opened ? 'reconnecting' : 'connecting');
+		openSession().then((ok) => {
+			sessionPending = false;
+			sessionToken = ok ? t : null;
+			if (!wanted) return;
+			// the token changed meanwhile: start over; else open (without a session the stream
+			// may still open where reads are open, and if not, it retries)
+			if (getToken() !== t) connect();
+			else open();
+		});
+		return;
+	}
+	open();
+}
+
+function open() {
+	if (es || timer) return;
 	const url = API + '/events' + (lastId !== null ? `?after=${encodeURIComponent(lastId)}` : '');
 	const src = new EventSource(url);
 	es = src;
@@ -82,8 +111,10 @@ export function connect() {
 	src.onerror = () => {
 		if (es !== src) return;
 		if (src.readyState === EventSource.CLOSED) {
-			// the browser gave up (HTTP error or wrong content type): retry ourselves
+			// the browser gave up (HTTP error or wrong content type): retry ourselves, with a
+			// new session (a 401 here is an expired or withdrawn one)
 			es = null;
+			sessionToken = null;
 			src.close();
 			scheduleReconnect();
 		} else {
@@ -98,9 +129,20 @@ export function connect() {
 // Closes the stream (tests, or a page that wants to stop listening); connect() reopens it and
 // resumes after the last event seen.
 export function disconnect() {
+	wanted = false;
 	if (timer) { clearTimeout(timer); timer = null; }
 	if (es) { es.close(); es = null; }
 	setState('idle');
+}
+
+// The token changed: drop the old session and stream, open new ones (resuming after the last
+// event seen, so nothing visible to both tokens is lost).
+export function reconnect() {
+	disconnect();
+	sessionToken = null;
+	attempts = 0;
+	if (!getToken()) closeSession();
+	connect();
 }
 
 export function onEvent(kind, fn) {
@@ -124,4 +166,4 @@ export function lastEvent() { return last; }
 
 // For poking at from the devtools console.
 if (typeof window !== 'undefined')
-	window.normlabLive = { lastEvent, connectionState, connect, disconnect };
+	window.normlabLive = { lastEvent, connectionState, connect, disconnect, reconnect };
