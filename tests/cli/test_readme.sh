@@ -29,7 +29,7 @@ while IFS= read -r line; do
 	*) continue ;;
 	esac
 	n=$((n + 1))
-	out=$(cd "$TMP" && ln -sf "$OLDPWD/config" config 2>/dev/null; API=$API TOKEN=$TOKEN eval "$line")
+	out=$(cd "$TMP" && ln -sfn "$OLDPWD/config" config 2>/dev/null; API=$API TOKEN=$TOKEN eval "$line")
 	rc=$?
 	if [[ "$line" == *"/cancel"* ]]; then
 		check "cancel answers ($out)" grep -qE '"id"|not_cancellable' <<<"$out"
