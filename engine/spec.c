@@ -424,6 +424,17 @@ static int scan_string(const unsigned char *p, size_t n, size_t *i, const char *
 			*why = "control character in a string (escape it)";
 			goto fail;
 		}
+		if (c >= 0x80) {
+			/* RFC 8259 §8.1: JSON text is UTF-8. A name or path that is not would reach
+			 * the canonical form, the store and every JSON answer that quotes it. */
+			size_t want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+			if (want > n - k || nl_utf8_check((const char *)p + k, want) != want) {
+				*why = "invalid UTF-8 in a string";
+				goto fail;
+			}
+			k += want;
+			continue;
+		}
 		if (c != '\\') {
 			k++;
 			continue;

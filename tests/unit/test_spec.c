@@ -623,6 +623,16 @@ static void test_bad_json(void)
 	EXPECT_ERR("{\"name\":\"\\ud800\\u0041\"}", NL_EINVAL, "", "JSON", "surrogate");
 	EXPECT_ERR("{\"name\":\"\\ud83d\\ude0", NL_EINVAL, "", "JSON", "truncated");
 	EXPECT_ERR("{\"name\":\"\\x41\"}", NL_EINVAL, "", "JSON", "escape");
+	/* Raw bytes that are not UTF-8 (found by fuzz_spec: they reached the canonical form and
+	 * every JSON answer quoting it): a stray continuation byte, a truncated sequence, an
+	 * overlong '/', an encoded surrogate, a code point past U+10FFFF, a key. */
+	EXPECT_ERR("{\"name\":\"\xad\"}", NL_EINVAL, "", "line 1, byte 9", "UTF-8");
+	EXPECT_ERR("{\"name\":\"a\xc3\"}", NL_EINVAL, "", "byte 10", "UTF-8");
+	EXPECT_ERR("{\"name\":\"\xc0\xaf\"}", NL_EINVAL, "", "JSON", "UTF-8");
+	EXPECT_ERR("{\"name\":\"\xed\xa0\x80\"}", NL_EINVAL, "", "JSON", "UTF-8");
+	EXPECT_ERR("{\"name\":\"\xf4\x90\x80\x80\"}", NL_EINVAL, "", "JSON", "UTF-8");
+	EXPECT_ERR("{\"amemo\xad\": {}}", NL_EINVAL, "", "JSON", "UTF-8");
+	CHECK(parse_str(&s, "{\"name\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"}", &e) == 0);
 	EXPECT_ERR("{\"name\":\"tab\there\"}", NL_EINVAL, "", "JSON", "control");
 	EXPECT_ERR("{\"seed\":11111111111111111111111111111111111111111111111111111111111111111111}",
 		   NL_EINVAL, "", "JSON", "63");
