@@ -28,4 +28,41 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 /* 1 when the bounded char array s holds a NUL (a message that was written in full). */
 #define FUZZ_TERMINATED(s) (memchr((s), '\0', sizeof(s)) != NULL)
 
+/*
+ * 1 when s[0..n) is well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, nothing past
+ * U+10FFFF). JSON text must be UTF-8 (RFC 8259 §8.1): a strict client refuses anything else.
+ */
+static inline int fuzz_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	for (size_t i = 0; i < n;) {
+		unsigned c = p[i];
+		size_t k;
+		unsigned min, cp;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			k = 1, min = 0x80, cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			k = 2, min = 0x800, cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			k = 3, min = 0x10000, cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (n - i <= k)
+			return 0;
+		for (size_t j = 1; j <= k; j++) {
+			if ((p[i + j] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (p[i + j] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += k + 1;
+	}
+	return 1;
+}
+
 #endif

@@ -333,6 +333,10 @@ static void check_response(const char *buf, size_t len, int has_body)
 		return;
 	if (header(buf, head_end, "Transfer-Encoding", &vlen))
 		return;   /* a streamed export: chunked, not checked here */
+	if (ctlen >= 16 && (strncmp(ct, "application/json", 16) == 0 ||
+			    strncmp(ct, "application/problem+json", 24) == 0))
+		FUZZ_CHECK(fuzz_utf8_valid(body, blen), "a %d JSON answer that is not UTF-8: %.*s",
+			   status, (int)blen, body);
 	if (ctlen >= 24 && strncmp(ct, "application/problem+json", 24) == 0) {
 		check_problem(status, body, blen);
 	} else if (ctlen >= 16 && strncmp(ct, "application/json", 16) == 0) {

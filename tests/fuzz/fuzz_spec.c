@@ -30,6 +30,10 @@ static void check_errors(const struct spec_errors *errs, int rc)
 		FUZZ_CHECK(e->pointer[0] == '\0' || e->pointer[0] == '/',
 			   "error %d: pointer \"%s\" is not a JSON Pointer", i, e->pointer);
 		FUZZ_CHECK(e->msg[0] != '\0', "error %d (%s) has no message", i, e->pointer);
+		/* messages and pointers quote the input; the daemon puts them in JSON */
+		FUZZ_CHECK(fuzz_utf8_valid(e->pointer, strlen(e->pointer)) &&
+			   fuzz_utf8_valid(e->msg, strlen(e->msg)), "error %d is not UTF-8: %s: %s", i,
+			   e->pointer, e->msg);
 	}
 }
 
@@ -55,6 +59,8 @@ static char *parse_canonical(const char *text, size_t len, char hash[65], int *r
 	FUZZ_CHECK(memchr(s.name, '\0', sizeof s.name) != NULL, "name is not terminated");
 	char *canon = spec_canonical(&s);
 	FUZZ_CHECK(canon != NULL, "spec_canonical failed on a valid spec");
+	FUZZ_CHECK(fuzz_utf8_valid(canon, strlen(canon)), "the canonical form is not UTF-8: %s",
+		   canon);
 	FUZZ_CHECK(spec_hash(&s, hash) == 0 && strlen(hash) == 64, "spec_hash failed");
 	(void)spec_mem_estimate(&s);
 	return canon;
