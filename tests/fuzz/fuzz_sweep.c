@@ -1,8 +1,8 @@
 /*
  * fuzz_sweep.c — libFuzzer harness for the sweep expander (server/sweep.h).
  *
- * The input is a POST /api/v1/sweeps body. It goes the daemon's way: cJSON parses the
- * NUL-terminated body, a JSON object reaches sweep_expand under the daemon's default limits
+ * The input is a POST /api/v1/sweeps body. It goes the daemon's way (api_body_json): a body
+ * that is UTF-8 is parsed by cJSON, NUL-terminated, and a JSON object reaches sweep_expand under the daemon's default limits
  * (thread budget 2, 4 GiB per run), with max_cells lowered to 64 so one input stays cheap.
  * What a user relies on:
  *   - a refused sweep says why: status 400 for NL_EINVAL and 422 for NL_ELIMIT, a stable code, a
@@ -35,6 +35,8 @@ static void check_refusal(int rc, const struct sweep_plan *plan, const struct sw
 		   e->status);
 	FUZZ_CHECK(FUZZ_TERMINATED(e->code) && e->code[0] && FUZZ_TERMINATED(e->detail) &&
 		   e->detail[0], "a refusal without a code or detail");
+	FUZZ_CHECK(fuzz_utf8_valid(e->detail, strlen(e->detail)), "detail is not UTF-8: %s",
+		   e->detail);
 	FUZZ_CHECK(e->n >= 0 && e->n <= SWEEP_MAX_ERRORS, "%d errors", e->n);
 	FUZZ_CHECK(e->n > 0 || strcmp(e->code, "sweep_too_large") == 0,
 		   "code %s with no error listed", e->code);
@@ -44,6 +46,10 @@ static void check_refusal(int rc, const struct sweep_plan *plan, const struct sw
 		FUZZ_CHECK(e->e[i].pointer[0] == '\0' || e->e[i].pointer[0] == '/',
 			   "error %d: \"%s\" is not a JSON Pointer", i, e->e[i].pointer);
 		FUZZ_CHECK(e->e[i].msg[0], "error %d (%s) has no message", i, e->e[i].pointer);
+		FUZZ_CHECK(fuzz_utf8_valid(e->e[i].pointer, strlen(e->e[i].pointer)) &&
+			   fuzz_utf8_valid(e->e[i].msg, strlen(e->e[i].msg)),
+			   "error %d is not UTF-8 (the daemon sends it as JSON): %s: %s", i,
+			   e->e[i].pointer, e->e[i].msg);
 	}
 }
 
@@ -82,6 +88,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sweep_plan plan;
 	struct sweep_errors errs;
 
+	/* api_body_json refuses a body that is not UTF-8 before anything parses it */
+	if (nl_utf8_check((const char *)data, size) != size)
+		return 0;
 	char *body = nl_malloc(size + 1);
 	FUZZ_CHECK(body != NULL, "out of memory");
 	memcpy(body, data, size);

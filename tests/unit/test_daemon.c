@@ -591,6 +591,13 @@ static void test_bad_input(void)
 	call("POST", "/api/v1/experiments", ALICE, "{\"model\": {\"n_layer\": 2,", &r);
 	CHECKF(problem_names(&r, 400, "invalid_json", "line"), "malformed: %s", r.body);
 	reply_free(&r);
+	/* bytes that are not UTF-8 would be stored and served in JSON (found by fuzz_sweep) */
+	call("POST", "/api/v1/sweeps", ALICE, "{\"b\xf3\":[1]}", &r);
+	CHECKF(problem_names(&r, 400, "invalid_json", "UTF-8"), "not UTF-8: %s", r.body);
+	reply_free(&r);
+	call("POST", "/api/v1/experiments", ALICE, "{\"tags\":[\"\xc0\xaf\"]}", &r);
+	CHECKF(problem_names(&r, 400, "invalid_json", "byte 10"), "not UTF-8: %s", r.body);
+	reply_free(&r);
 	call("POST", "/api/v1/experiments", ALICE, "{\"modle\":{}}", &r);
 	CHECKF(problem_names(&r, 400, "invalid_spec", "/modle"), "unknown field: %s", r.body);
 	reply_free(&r);
