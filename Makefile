@@ -125,10 +125,10 @@ var/data/kjv.txt:
 	bible "Gen1:1-Rev22:21" > $@.tmp && mv $@.tmp $@
 
 # Debian packages the build, the tests and the daemon need (chromium: the dashboard's browser
-# test). Node.js and npm come from Debian too, unless a node with npm is already installed (some
+# test; clang and its libFuzzer/sanitizer runtimes: the fuzz harnesses). Node.js and npm come from Debian too, unless a node with npm is already installed (some
 # images ship NodeSource's build, which conflicts with Debian's npm package).
 DEPS := gcc make pkg-config libopenblas-dev libcjson-dev libmicrohttpd-dev libuv1-dev \
-	libsqlite3-dev sqlite3 bible-kjv curl chromium
+	libsqlite3-dev sqlite3 bible-kjv curl chromium clang libclang-rt-dev
 deps:
 	@NODE=$$(command -v npm >/dev/null && command -v node >/dev/null || echo "nodejs npm"); \
 	if dpkg -s $(DEPS) >/dev/null 2>&1 && [ -z "$$NODE" ]; then echo "deps: all installed"; else \
@@ -149,7 +149,7 @@ check-banned:
 test: deps
 	$(MAKE) test-run
 
-test-run: check-banned $(BINS) $(TESTS) $(SAN_CLI) data web
+test-run: check-banned $(BINS) $(TESTS) $(SAN_CLI) fuzz-build data web
 	@BUILD=$(BUILD) NORMLAB_BIN=$(BINDIR) NORMLAB_SAN_BIN=$(SAN_CLI) bash tests/run.sh
 
 asan:
@@ -231,7 +231,7 @@ FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-s
 # clang cannot vectorize the kernels' `omp simd` loops under the sanitizers and says so as a
 # warning; speed is not what this build is for.
 FUZZ_WARN := $(WARN) -Wno-pass-failed
-FUZZ_TARGETS := spec safetensors sweep http
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_SECONDS ?= 300
 FUZZ_ENGINE := $(FUZZ_BUILD)/libnlengine.a
@@ -250,12 +250,8 @@ $(FUZZ_SERVER): $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(FUZZ_SERVER_SRC))
 	@rm -f $@
 	ar rcs $@ $^
 
-$(FUZZ_BUILD)/fuzz_spec $(FUZZ_BUILD)/fuzz_safetensors: $(FUZZ_BUILD)/fuzz_%: \
-		$(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_ENGINE)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
-
-$(FUZZ_BUILD)/fuzz_sweep $(FUZZ_BUILD)/fuzz_http: $(FUZZ_BUILD)/fuzz_%: \
-		$(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_SERVER) $(FUZZ_ENGINE)
+# Every harness links the same archives; each takes only the objects it uses.
+$(FUZZ_BINS): $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_SERVER) $(FUZZ_ENGINE)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -lmicrohttpd -luv -lsqlite3 $(LDLIBS)
 
 .PHONY: fuzz fuzz-build

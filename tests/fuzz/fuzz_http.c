@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -218,7 +219,18 @@ static size_t exchange(const uint8_t *data, size_t size)
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	FUZZ_CHECK(fd >= 0, "socket: %s", strerror(errno));
-	FUZZ_CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect: %s", strerror(errno));
+	int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+	if (rc != 0 && errno == EINTR) {
+		/* libFuzzer's timer signal: the connection goes on; wait for it and ask how it went */
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		int err = 0;
+		socklen_t elen = sizeof err;
+		while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
+			;
+		rc = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == 0 && err == 0 ? 0 : -1;
+		errno = err;
+	}
+	FUZZ_CHECK(rc == 0, "connect: %s", strerror(errno));
 	for (size_t done = 0; done < size;) {
 		ssize_t n = send(fd, data + done, size - done, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
