@@ -19,7 +19,8 @@
  * response must then hold what users are promised: no 5xx for anything a client sends; an error
  * from the daemon is application/problem+json whose body is a JSON object with "status" equal
  * to the HTTP status, a "code", its "type" (/problems/<code>), a "title", a "detail" and, when
- * present, "errors" of {pointer: JSON Pointer, detail}; a JSON answer parses as JSON.
+ * present, "errors" of {pointer: JSON Pointer, detail}; a JSON answer parses as JSON (UTF-8); a
+ * dry run's hash is the hash of the spec it shows, and its sweep cells are distinct runs.
  *
  * Threads: libFuzzer's on this one; libmicrohttpd's connection threads and the scheduler's
  * loop thread run the daemon. Nothing is torn down at exit: the process ends with them.
@@ -50,6 +51,7 @@
 #include "log.h"
 #include "nl.h"
 #include "scheduler.h"
+#include "spec.h"
 
 /* Tokens the seeds and the dictionary use (tests/fuzz/corpus/http, tests/fuzz/http.dict). */
 #define FUZZ_ADMIN_TOKEN "fuzzadmintoken0123456789"
@@ -317,6 +319,50 @@ static void check_problem(int status, const char *body, size_t len)
 	cJSON_Delete(j);
 }
 
+/*
+ * A dry run's answer promises what a submission would do: an experiment's "hash" is the hash
+ * of the "spec" shown (parsed again under the daemon's cap), and a sweep's cells are numbered
+ * 0..n-1 with n <= "count" and are distinct runs.
+ */
+static void check_dry_run(const cJSON *j)
+{
+	const cJSON *valid = cJSON_GetObjectItemCaseSensitive(j, "valid");
+	const cJSON *hash = cJSON_GetObjectItemCaseSensitive(j, "hash");
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(j, "spec");
+	const cJSON *count = cJSON_GetObjectItemCaseSensitive(j, "count");
+	const cJSON *cells = cJSON_GetObjectItemCaseSensitive(j, "cells");
+	if (cJSON_IsTrue(valid) && cJSON_IsString(hash) && cJSON_IsObject(spec)) {
+		struct spec_limits lim = { (uint64_t)d.cfg.max_run_bytes };
+		struct spec s;
+		char h[65];
+		char *text = cJSON_PrintUnformatted(spec);
+		FUZZ_CHECK(text != NULL, "out of memory");
+		FUZZ_CHECK(spec_parse(&s, text, strlen(text), &lim, NULL) == 0 && spec_hash(&s, h) == 0,
+			   "the dry run's spec does not parse: %s", text);
+		FUZZ_CHECK(strcmp(h, hash->valuestring) == 0, "the dry run says hash %s for a spec "
+			   "that hashes to %s: %s", hash->valuestring, h, text);
+		cJSON_free(text);
+	}
+	if (cJSON_IsNumber(count) && cJSON_IsArray(cells)) {
+		int i = 0;
+		const cJSON *c, *c2;
+		FUZZ_CHECK(cJSON_GetArraySize(cells) <= count->valuedouble, "more cells than count");
+		cJSON_ArrayForEach(c, cells) {
+			const cJSON *cell = cJSON_GetObjectItemCaseSensitive(c, "cell");
+			const cJSON *ch = cJSON_GetObjectItemCaseSensitive(c, "hash");
+			FUZZ_CHECK(cJSON_IsNumber(cell) && cell->valuedouble == i && cJSON_IsString(ch) &&
+				   strlen(ch->valuestring) == 64, "cell %d is not numbered or hashed", i);
+			cJSON_ArrayForEach(c2, cells) {
+				if (c2 == c)
+					break;
+				FUZZ_CHECK(strcmp(cJSON_GetObjectItemCaseSensitive(c2, "hash")->valuestring,
+						  ch->valuestring) != 0, "cell %d repeats an earlier cell", i);
+			}
+			i++;
+		}
+	}
+}
+
 /* Checks the first response in buf (len bytes) to a request that was not HEAD iff has_body. */
 static void check_response(const char *buf, size_t len, int has_body)
 {
@@ -354,6 +400,8 @@ static void check_response(const char *buf, size_t len, int has_body)
 	} else if (ctlen >= 16 && strncmp(ct, "application/json", 16) == 0) {
 		cJSON *j = cJSON_ParseWithLength(body, blen);
 		FUZZ_CHECK(j != NULL, "a %d JSON answer that is not JSON: %.*s", status, (int)blen, body);
+		if (status == 200)
+			check_dry_run(j);
 		cJSON_Delete(j);
 	}
 	if (status >= 400)
