@@ -1234,6 +1234,43 @@ char *spec_canonical(const struct spec *s)
 	return out;
 }
 
+/* Makes every finite number under v raw text that reads back exactly (fmt_num). 0 or -1. */
+static int exact_numbers(cJSON *v)
+{
+	if (cJSON_IsNumber(v) && isfinite(v->valuedouble)) {
+		char buf[40];
+		fmt_num(buf, sizeof buf, v->valuedouble);
+		size_t n = strlen(buf) + 1;
+		char *t = cJSON_malloc(n);   /* cJSON_Delete frees it with cJSON's hooks */
+		if (!t)
+			return -1;
+		memcpy(t, buf, n);
+		v->type = cJSON_Raw | (v->type & cJSON_StringIsConst);
+		v->valuestring = t;
+		return 0;
+	}
+	for (cJSON *c = v->child; c; c = c->next)
+		if (exact_numbers(c) != 0)
+			return -1;
+	return 0;
+}
+
+char *spec_json_print(const struct cJSON *v)
+{
+	cJSON *dup = cJSON_Duplicate(v, 1);
+	char *txt = NULL, *out = NULL;
+	if (!dup)
+		return NULL;
+	if (exact_numbers(dup) == 0)
+		txt = cJSON_PrintUnformatted(dup);
+	cJSON_Delete(dup);
+	if (!txt)
+		return NULL;
+	out = nl_strdup(txt);
+	cJSON_free(txt);
+	return out;
+}
+
 int spec_hash(const struct spec *s, char hex[65])
 {
 	uint8_t d[SHA256_LEN];

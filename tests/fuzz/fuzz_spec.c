@@ -9,8 +9,9 @@
  *     NL_ENOMEM without any allocation failing would be a parser bug passed off as memory;
  *   - an accepted spec has a canonical form that parses again to the same canonical text and
  *     hash (the hash names the run: if it moved, a resubmitted spec would not be recognised);
- *   - the daemon's path to the same bytes (cJSON parse, print, spec_parse; see h_create in
- *     server/api_experiments.c) reaches the same canonical form when both accept the text.
+ *   - the daemon's path to the same bytes (cJSON parse, spec_json_print, spec_parse; see
+ *     h_create in server/api_experiments.c) reaches the same canonical form and hash when both
+ *     accept the text: the same file is the same run whichever way it is submitted.
  * Single-threaded; everything is freed before returning.
  */
 #include <cjson/cJSON.h>
@@ -81,14 +82,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		nl_free(c2);
 	}
 
-	/* The daemon's path: the body is NUL-terminated by the HTTP layer, parsed by cJSON, and
-	 * printed again before spec_parse sees it. */
+	/* The daemon's path (h_create): the body is NUL-terminated by the HTTP layer, parsed by
+	 * cJSON, and printed again by spec_json_print before spec_parse sees it. */
 	char *body = nl_malloc(size + 1);
 	FUZZ_CHECK(body != NULL, "out of memory");
 	memcpy(body, data, size);
 	body[size] = '\0';
 	cJSON *j = cJSON_ParseWithLengthOpts(body, size + 1, NULL, 1);
-	char *printed = cJSON_IsObject(j) ? cJSON_PrintUnformatted(j) : NULL;
+	char *printed = cJSON_IsObject(j) ? spec_json_print(j) : NULL;
 	if (printed) {
 		int rc3;
 		char *c3 = parse_canonical(printed, strlen(printed), h3, &rc3);
@@ -99,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		nl_free(c3);
 	}
-	cJSON_free(printed);
+	nl_free(printed);
 	cJSON_Delete(j);
 	nl_free(body);
 	nl_free(c1);

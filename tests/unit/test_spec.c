@@ -797,6 +797,29 @@ static void test_fuzz(void)
 
 /* ---- allocation failure ---- */
 
+/* spec_json_print writes numbers that read back exactly, so a spec edited as a cJSON tree (the
+ * daemon's body, a sweep cell) hashes as its text does (found by fuzz_spec). */
+static void test_json_print(void)
+{
+	static const char *const texts[] = {
+		"{\"norm\":{\"placement\":\"mix\",\"mix_post_ratio\":0.9199254740990071992547409939365}}",
+		"{\"train\":{\"lr\":0.00012345678901234567,\"beta2\":0.99999999999999989}}",
+		"{\"seed\":9007199254740992,\"norm\":{\"shift0\":-0.0,\"eps\":1e-300}}",
+	};
+	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+		struct spec a, b;
+		char ha[65] = "", hb[65] = "";
+		cJSON *j = cJSON_Parse(texts[i]);
+		char *t = j ? spec_json_print(j) : NULL;
+		CHECKF(t != NULL, "print %zu", i);
+		CHECK(parse_str(&a, texts[i], NULL) == 0 && spec_hash(&a, ha) == 0);
+		CHECKF(t && parse_str(&b, t, NULL) == 0 && spec_hash(&b, hb) == 0 && strcmp(ha, hb) == 0,
+		       "%s printed as %s", texts[i], t ? t : "(null)");
+		nl_free(t);
+		cJSON_Delete(j);
+	}
+}
+
 static void test_alloc_failure(void)
 {
 	struct spec s;
@@ -858,6 +881,7 @@ int main(void)
 	test_errors();
 	test_bad_json();
 	test_fuzz();
+	test_json_print();
 	test_alloc_failure();
 	return test_finish("spec");
 }
