@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # The libFuzzer harnesses (tests/fuzz/fuzz_*.c: spec parser, safetensors reader, sweep expander,
 # the daemon's HTTP request path) under ASan+UBSan, FUZZ_TEST_SECONDS (default 15) each, so
 # about a minute in all; `make fuzz FUZZ_SECONDS=N` runs them longer. Every checked-in input
