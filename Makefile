@@ -138,10 +138,11 @@ var/data/kjv.txt:
 	bible "Gen1:1-Rev22:21" > $@.tmp && mv $@.tmp $@
 
 # Debian packages the build, the tests and the daemon need (chromium: the dashboard's browser
-# test). Node.js and npm come from Debian too, unless a node with npm is already installed (some
+# test; clang and its libFuzzer/sanitizer runtimes: the fuzz harnesses). Node.js and npm come from Debian too, unless a node with npm is already installed (some
 # images ship NodeSource's build, which conflicts with Debian's npm package).
 DEPS := gcc make pkg-config libopenblas-dev libcjson-dev libmicrohttpd-dev libuv1-dev \
-	libsqlite3-dev sqlite3 bible-kjv curl chromium zlib1g-dev dataset-fashion-mnist
+	libsqlite3-dev sqlite3 bible-kjv curl chromium zlib1g-dev dataset-fashion-mnist clang \
+	libclang-rt-dev
 deps:
 	@NODE=$$(command -v npm >/dev/null && command -v node >/dev/null || echo "nodejs npm"); \
 	if dpkg -s $(DEPS) >/dev/null 2>&1 && [ -z "$$NODE" ]; then echo "deps: all installed"; else \
@@ -162,7 +163,7 @@ check-banned:
 test: deps
 	$(MAKE) test-run
 
-test-run: check-banned $(BINS) $(TESTS) $(SAN_CLI) $(CLI64) data web
+test-run: check-banned $(BINS) $(TESTS) $(SAN_CLI) $(CLI64) fuzz-build data web
 	@BUILD=$(BUILD) NORMLAB_BIN=$(BINDIR) NORMLAB_SAN_BIN=$(SAN_CLI) bash tests/run.sh
 
 asan:
@@ -237,3 +238,42 @@ bench-peer: $(BINDIR)/normlab $(BUILD)/bench/bench_train data
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-torch; }
 	NORMLAB_BIN=$(BINDIR) BENCH_TRAIN=$(BUILD)/bench/bench_train bash bench/bench_peer.sh
+
+# fuzz: libFuzzer harnesses (tests/fuzz/fuzz_*.c), built by clang under ASan + UBSan against the
+# engine, store and server sources compiled the same way into $(FUZZ_BUILD) (coverage-instrumented
+# with -fsanitize=fuzzer-no-link). `make fuzz` runs each harness for FUZZ_SECONDS; `make test`
+# runs each for a short time through tests/cli/test_fuzz.sh. Inputs found along the way go to
+# $(FUZZ_BUILD)/corpus/<target>; the checked-in seeds in tests/fuzz/corpus/<target> are only read.
+FUZZ_CC := clang
+FUZZ_BUILD := $(BUILD)/fuzz
+FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# clang cannot vectorize the kernels' `omp simd` loops under the sanitizers and says so as a
+# warning; speed is not what this build is for.
+FUZZ_WARN := $(WARN) -Wno-pass-failed
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
+FUZZ_SECONDS ?= 300
+FUZZ_ENGINE := $(FUZZ_BUILD)/libnlengine.a
+FUZZ_SERVER := $(FUZZ_BUILD)/libnlserver.a
+FUZZ_SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c)) $(wildcard store/*.c)
+
+$(FUZZ_BUILD)/%.o: %.c Makefile
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(FUZZ_WARN) -MMD -MP -c $< -o $@
+
+$(FUZZ_ENGINE): $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(ENGINE_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_SERVER): $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(FUZZ_SERVER_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+# Every harness links the same archives; each takes only the objects it uses.
+$(FUZZ_BINS): $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_SERVER) $(FUZZ_ENGINE)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -lmicrohttpd -luv -lsqlite3 $(LDLIBS)
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_BINS)
+fuzz: $(FUZZ_BINS)
+	FUZZ_BUILD=$(FUZZ_BUILD) bash tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)

@@ -59,6 +59,13 @@ long nl_alloc_count(void);
 /* Bounded copy: always NUL-terminates; returns 0, or -1 if src was truncated. */
 int nl_strlcpy(char *dst, const char *src, size_t cap);
 
+/*
+ * Offset of the first byte of s[0..n) that does not begin a well-formed UTF-8 sequence (RFC 3629:
+ * overlong forms, surrogates and code points past U+10FFFF are not), or n when all of it is.
+ * JSON text must be UTF-8 (RFC 8259 §8.1); anything we echo into JSON is checked with this.
+ */
+size_t nl_utf8_check(const char *s, size_t n);
+
 /* mkdir -p: creates path and its missing parents (mode 0755). Returns 0, or -1 with errno set. */
 int nl_mkdir_p(const char *path);
 

@@ -432,6 +432,17 @@ static int scan_string(const unsigned char *p, size_t n, size_t *i, const char *
 			*why = "control character in a string (escape it)";
 			goto fail;
 		}
+		if (c >= 0x80) {
+			/* RFC 8259 §8.1: JSON text is UTF-8. A name or path that is not would reach
+			 * the canonical form, the store and every JSON answer that quotes it. */
+			size_t want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+			if (want > n - k || nl_utf8_check((const char *)p + k, want) != want) {
+				*why = "invalid UTF-8 in a string";
+				goto fail;
+			}
+			k += want;
+			continue;
+		}
 		if (c != '\\') {
 			k++;
 			continue;
@@ -1269,6 +1280,43 @@ char *spec_canonical(const struct spec *s)
 		return NULL;
 	txt = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
+	if (!txt)
+		return NULL;
+	out = nl_strdup(txt);
+	cJSON_free(txt);
+	return out;
+}
+
+/* Makes every finite number under v raw text that reads back exactly (fmt_num). 0 or -1. */
+static int exact_numbers(cJSON *v)
+{
+	if (cJSON_IsNumber(v) && isfinite(v->valuedouble)) {
+		char buf[40];
+		fmt_num(buf, sizeof buf, v->valuedouble);
+		size_t n = strlen(buf) + 1;
+		char *t = cJSON_malloc(n);   /* cJSON_Delete frees it with cJSON's hooks */
+		if (!t)
+			return -1;
+		memcpy(t, buf, n);
+		v->type = cJSON_Raw | (v->type & cJSON_StringIsConst);
+		v->valuestring = t;
+		return 0;
+	}
+	for (cJSON *c = v->child; c; c = c->next)
+		if (exact_numbers(c) != 0)
+			return -1;
+	return 0;
+}
+
+char *spec_json_print(const struct cJSON *v)
+{
+	cJSON *dup = cJSON_Duplicate(v, 1);
+	char *txt = NULL, *out = NULL;
+	if (!dup)
+		return NULL;
+	if (exact_numbers(dup) == 0)
+		txt = cJSON_PrintUnformatted(dup);
+	cJSON_Delete(dup);
 	if (!txt)
 		return NULL;
 	out = nl_strdup(txt);

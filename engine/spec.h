@@ -122,6 +122,18 @@ void spec_defaults(struct spec *s);
 int spec_parse(struct spec *s, const char *json, size_t len, const struct spec_limits *limits,
 	       struct spec_errors *errs);
 
+struct cJSON;
+
+/*
+ * JSON text of a cJSON tree with every finite number written as the shortest text that reads
+ * back as exactly its double; for callers that edit a spec as a tree before spec_parse (the
+ * daemon's request body, a sweep's cells). cJSON's own printer settles for 15 digits whenever
+ * they come within an epsilon of the value, which moved a value given with 17 digits and gave
+ * the daemon's run another hash than `normlab train` gives the same file. v is borrowed; the
+ * caller frees the text with nl_free. NULL when out of memory.
+ */
+char *spec_json_print(const struct cJSON *v);
+
 /* Canonical JSON (defaults filled, keys sorted, no whitespace). Caller frees with nl_free. */
 char *spec_canonical(const struct spec *s);
 

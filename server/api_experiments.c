@@ -342,7 +342,7 @@ static void h_create(void *ctx, const struct http_request *req, struct http_resp
 		ferr_answer(r, &fe, "invalid_field");
 		goto out;
 	}
-	text = cJSON_PrintUnformatted(body);
+	text = spec_json_print(body);   /* numbers exactly as given: the hash `normlab train` gets */
 	if (!text) {
 		problem_oom(r);
 		goto out;
@@ -435,7 +435,7 @@ static void h_create(void *ctx, const struct http_request *req, struct http_resp
 	out = NULL;
 out:
 	cJSON_Delete(out);
-	cJSON_free(text);
+	nl_free(text);
 	cJSON_Delete(body);
 	store_experiment_clear(&e);
 	meta_clear(&m);

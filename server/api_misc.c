@@ -212,7 +212,8 @@ static void static_not_found(struct http_response *r, const char *path)
 }
 
 /* Reads a regular file of at most STATIC_FILE_MAX bytes. 0, -ENOENT (missing or not a regular
- * file), -EFBIG, or another -errno. */
+ * file), -EFBIG, or another -errno. A path the file system cannot even name (a component over
+ * NAME_MAX bytes) names no file either: that is the client's 404, not our 500. */
 static int read_file(const char *full, char **out, size_t *len)
 {
 	struct stat st;
@@ -220,7 +221,8 @@ static int read_file(const char *full, char **out, size_t *len)
 	char *buf = NULL;
 	int fd = open(full, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT || errno == ENOTDIR || errno == EISDIR ? -ENOENT : -errno;
+		return errno == ENOENT || errno == ENOTDIR || errno == EISDIR ||
+		       errno == ENAMETOOLONG ? -ENOENT : -errno;
 	if (fstat(fd, &st) != 0) {
 		rc = -errno;
 		goto out;

@@ -55,6 +55,17 @@ cJSON *api_body_json(const struct http_request *req, struct http_response *r)
 		http_problem(r, 400, "empty_body", "the request needs a JSON object body", NULL, NULL, 0);
 		return NULL;
 	}
+	size_t bad = nl_utf8_check(req->body, req->body_len);
+	if (bad < req->body_len) {
+		/* RFC 8259 §8.1; cJSON would take any bytes, and they would come back in answers */
+		int line, col;
+		char d[160];
+		line_of(req->body, bad, &line, &col);
+		snprintf(d, sizeof d, "the body is not valid UTF-8 (line %d, column %d, byte %zu)",
+			 line, col, bad);
+		http_problem(r, 400, "invalid_json", d, NULL, NULL, 0);
+		return NULL;
+	}
 	const char *end = NULL;
 	/* the body is NUL-terminated by the http layer; cJSON wants the NUL inside the length when it
 	 * is asked to reject trailing garbage */

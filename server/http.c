@@ -70,7 +70,9 @@ int http_json(struct http_response *r, int status, const char *json)
 	return http_json_take(r, status, copy);
 }
 
-/* Appends s to the growable buffer as a JSON string literal. Returns 0 or -1 (no memory). */
+/* Appends s to the growable buffer as a JSON string literal. Bytes that are not UTF-8 (a raw
+ * byte of a URL, a message cut mid-character by a %.Ns) become U+FFFD, so the document stays
+ * valid JSON (RFC 8259 §8.1). Returns 0 or -1 (no memory). */
 static int put_json_string(char **buf, size_t *len, size_t *cap, const char *s)
 {
 	size_t need = *len + 2 + 6 * strlen(s) + 1;
@@ -85,7 +87,18 @@ static int put_json_string(char **buf, size_t *len, size_t *cap, const char *s)
 	char *o = *buf + *len;
 	*o++ = '"';
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\') {
+		if (*p >= 0x80) {
+			size_t want = *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : 2;
+			if (strnlen((const char *)p, want) == want &&
+			    nl_utf8_check((const char *)p, want) == want) {
+				memcpy(o, p, want);
+				o += want;
+				p += want - 1;
+			} else {
+				memcpy(o, "\\ufffd", 6);   /* at most 6 bytes out per byte in, as sized */
+				o += 6;
+			}
+		} else if (*p == '"' || *p == '\\') {
 			*o++ = '\\';
 			*o++ = (char)*p;
 		} else if (*p < 0x20) {

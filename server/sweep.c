@@ -652,7 +652,7 @@ static int build_cell(struct sweep_ctx *cx, const int *idx, int cell, const stru
 		if (!nv || path_set(doc, "name", nv) != 0)
 			goto out;
 	}
-	text = cJSON_PrintUnformatted(doc);
+	text = spec_json_print(doc);   /* numbers exactly as given (cJSON's printer rounds) */
 	if (!text)
 		goto out;
 	rc = spec_parse(&s, text, strlen(text), &cx->lim->spec, &serr);
@@ -687,7 +687,7 @@ out:
 		out->canonical = NULL;
 		nomem(cx, "building the cells");
 	}
-	cJSON_free(text);
+	nl_free(text);
 	cJSON_Delete(doc);
 	cJSON_Delete(ov);
 	return rc;

@@ -21,6 +21,7 @@
 
 #include "../lib/dtest.h"
 #include "../test.h"
+#include "spec.h"
 
 #define ALICE "tok-alice-0123456789abcdef"
 #define BOB "tok-bob-0123456789abcdef00"
@@ -400,6 +401,26 @@ static int problem_names(const struct dtest_reply *r, int status, const char *co
 	       strcmp(dtest_str(r->json, "code"), code) == 0 && (!word || strstr(r->body, word));
 }
 
+/* A dry run's hash is the one `normlab train` computes for the same text, even for a number
+ * given with 17+ digits, which cJSON's printer used to round to 15 (found by fuzz_spec). */
+static void test_dry_run_exact_numbers(void)
+{
+	static const char spec_text[] =
+		"{\"norm\":{\"placement\":\"mix\",\"mix_post_ratio\":0.9199254740990071992547409939365}}";
+	struct spec s;
+	struct dtest_reply r;
+	char want[65] = "", body[256];
+	CHECK(spec_parse(&s, spec_text, strlen(spec_text), NULL, NULL) == 0 && spec_hash(&s, want) == 0);
+	CHECK(call("POST", "/api/v1/experiments?dry_run=1", ALICE, spec_text, &r) == 200);
+	CHECKF(strcmp(dtest_str(r.json, "hash"), want) == 0, "dry run %s, CLI %s", dtest_str(r.json, "hash"), want);
+	dtest_reply_free(&r);
+	snprintf(body, sizeof body, "{\"base\":%s,\"seeds\":[1]}", spec_text);
+	CHECK(call("POST", "/api/v1/sweeps?dry_run=1", ALICE, body, &r) == 200);
+	const cJSON *cell = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r.json, "cells"), 0);
+	CHECKF(strcmp(dtest_str(cell, "hash"), want) == 0, "sweep cell %s, CLI %s", dtest_str(cell, "hash"), want);
+	dtest_reply_free(&r);
+}
+
 static void test_bad_input(void)
 {
 	struct dtest_reply r;
@@ -419,6 +440,13 @@ static void test_bad_input(void)
 
 	call("POST", "/api/v1/experiments", ALICE, "{\"model\": {\"n_layer\": 2,", &r);
 	CHECKF(problem_names(&r, 400, "invalid_json", "line"), "malformed: %s", r.body);
+	dtest_reply_free(&r);
+	/* bytes that are not UTF-8 would be stored and served in JSON (found by fuzz_sweep) */
+	call("POST", "/api/v1/sweeps", ALICE, "{\"b\xf3\":[1]}", &r);
+	CHECKF(problem_names(&r, 400, "invalid_json", "UTF-8"), "not UTF-8: %s", r.body);
+	dtest_reply_free(&r);
+	call("POST", "/api/v1/experiments", ALICE, "{\"tags\":[\"\xc0\xaf\"]}", &r);
+	CHECKF(problem_names(&r, 400, "invalid_json", "byte 10"), "not UTF-8: %s", r.body);
 	dtest_reply_free(&r);
 	call("POST", "/api/v1/experiments", ALICE, "{\"modle\":{}}", &r);
 	CHECKF(problem_names(&r, 400, "invalid_spec", "/modle"), "unknown field: %s", r.body);
@@ -528,6 +556,7 @@ int main(void)
 	test_events();
 	test_crash_recovery();
 	test_bad_input();
+	test_dry_run_exact_numbers();
 	int code = stop_daemon(SIGTERM);
 	CHECKF(code == 0, "SIGTERM: exit %d", code);
 	dtest_cleanup(&D, test_fail_count == 0);

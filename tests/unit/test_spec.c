@@ -623,6 +623,16 @@ static void test_bad_json(void)
 	EXPECT_ERR("{\"name\":\"\\ud800\\u0041\"}", NL_EINVAL, "", "JSON", "surrogate");
 	EXPECT_ERR("{\"name\":\"\\ud83d\\ude0", NL_EINVAL, "", "JSON", "truncated");
 	EXPECT_ERR("{\"name\":\"\\x41\"}", NL_EINVAL, "", "JSON", "escape");
+	/* Raw bytes that are not UTF-8 (found by fuzz_spec: they reached the canonical form and
+	 * every JSON answer quoting it): a stray continuation byte, a truncated sequence, an
+	 * overlong '/', an encoded surrogate, a code point past U+10FFFF, a key. */
+	EXPECT_ERR("{\"name\":\"\xad\"}", NL_EINVAL, "", "line 1, byte 9", "UTF-8");
+	EXPECT_ERR("{\"name\":\"a\xc3\"}", NL_EINVAL, "", "byte 10", "UTF-8");
+	EXPECT_ERR("{\"name\":\"\xc0\xaf\"}", NL_EINVAL, "", "JSON", "UTF-8");
+	EXPECT_ERR("{\"name\":\"\xed\xa0\x80\"}", NL_EINVAL, "", "JSON", "UTF-8");
+	EXPECT_ERR("{\"name\":\"\xf4\x90\x80\x80\"}", NL_EINVAL, "", "JSON", "UTF-8");
+	EXPECT_ERR("{\"amemo\xad\": {}}", NL_EINVAL, "", "JSON", "UTF-8");
+	CHECK(parse_str(&s, "{\"name\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"}", &e) == 0);
 	EXPECT_ERR("{\"name\":\"tab\there\"}", NL_EINVAL, "", "JSON", "control");
 	EXPECT_ERR("{\"seed\":11111111111111111111111111111111111111111111111111111111111111111111}",
 		   NL_EINVAL, "", "JSON", "63");
@@ -787,6 +797,29 @@ static void test_fuzz(void)
 
 /* ---- allocation failure ---- */
 
+/* spec_json_print writes numbers that read back exactly, so a spec edited as a cJSON tree (the
+ * daemon's body, a sweep cell) hashes as its text does (found by fuzz_spec). */
+static void test_json_print(void)
+{
+	static const char *const texts[] = {
+		"{\"norm\":{\"placement\":\"mix\",\"mix_post_ratio\":0.9199254740990071992547409939365}}",
+		"{\"train\":{\"lr\":0.00012345678901234567,\"beta2\":0.99999999999999989}}",
+		"{\"seed\":9007199254740992,\"norm\":{\"shift0\":-0.0,\"eps\":1e-300}}",
+	};
+	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+		struct spec a, b;
+		char ha[65] = "", hb[65] = "";
+		cJSON *j = cJSON_Parse(texts[i]);
+		char *t = j ? spec_json_print(j) : NULL;
+		CHECKF(t != NULL, "print %zu", i);
+		CHECK(parse_str(&a, texts[i], NULL) == 0 && spec_hash(&a, ha) == 0);
+		CHECKF(t && parse_str(&b, t, NULL) == 0 && spec_hash(&b, hb) == 0 && strcmp(ha, hb) == 0,
+		       "%s printed as %s", texts[i], t ? t : "(null)");
+		nl_free(t);
+		cJSON_Delete(j);
+	}
+}
+
 static void test_alloc_failure(void)
 {
 	struct spec s;
@@ -848,6 +881,7 @@ int main(void)
 	test_errors();
 	test_bad_json();
 	test_fuzz();
+	test_json_print();
 	test_alloc_failure();
 	return test_finish("spec");
 }
