@@ -115,7 +115,7 @@ static const struct config_row config_table[] = {
 	  NULL, "N", NULL, "user_max_queued_cells for admins", NULL },
 	{ "admin_max_running", CONFIG_T_INT, FIELD(admin_max_running), "0", 0, 64, NULL, "N", NULL,
 	  "user_max_running for admins", NULL },
-	{ "admin_max_run_gflop", CONFIG_T_INT, FIELD(admin_max_run_gflop), "0", 0, INT64_MAX / 2,
+	{ "admin_max_run_gflop", CONFIG_T_INT, FIELD(admin_max_run_gflop), "0", 0, 1000000000000LL,
 	  NULL, "GFLOP", NULL, "user_max_run_gflop for admins", NULL },
 	{ "admin_max_run_store_bytes", CONFIG_T_INT, FIELD(admin_max_run_store_bytes), "0", 0,
 	  1LL << 50, NULL, "BYTES", NULL, "user_max_run_store_bytes for admins", NULL },
