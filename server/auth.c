@@ -377,3 +377,11 @@ int auth_check(const struct auth *a, const char *authorization_header, char *use
 out:
 	return rc;
 }
+
+int auth_user_is_admin(const struct auth *a, const char *user)
+{
+	for (size_t i = 0; a && user && i < a->n; i++)
+		if (a->e[i].admin && strcmp(a->e[i].user, user) == 0)
+			return 1;
+	return 0;
+}

@@ -70,4 +70,8 @@ size_t auth_count(const struct auth *a);
 int auth_check(const struct auth *a, const char *authorization_header, char *user_out, size_t cap,
 	       int *is_admin);
 
+/* 1 when any token of `user` (borrowed) has role admin, else 0 (also for an unknown user).
+ * For decisions about a stored owner rather than a request (the scheduler's per-user caps). */
+int auth_user_is_admin(const struct auth *a, const char *user);
+
 #endif

@@ -104,7 +104,7 @@ static const struct config_row config_table[] = {
 	{ "user_max_run_gflop", CONFIG_T_INT, FIELD(user_max_run_gflop), "1000000", 0,
 	  1000000000000LL, NULL, "GFLOP", NULL, "compute one run of a user may need (steps x FLOPs per "
 	  "step, in 10^9 FLOPs); more answer 403", NULL },
-	{ "user_max_run_store_bytes", CONFIG_T_INT, FIELD(user_max_run_store_bytes), "1G", 0, 1LL << 50,
+	{ "user_max_run_store_bytes", CONFIG_T_INT, FIELD(user_max_run_store_bytes), "256M", 0, 1LL << 50,
 	  NULL, "BYTES", NULL, "metrics, depth profiles and samples one run of a user may store; more "
 	  "answer 403", NULL },
 	{ "user_max_priority", CONFIG_T_INT, FIELD(user_max_priority), "0", -1000, 1000, NULL, "N",
