@@ -540,6 +540,25 @@ static void test_quotas(void)
 		 "\"priority\":1000}");
 	CHECK(post("/api/v1/experiments", ROOT, body, &id) == 201);
 
+	/* a retry re-queues cells, so it counts like a submission: 4 queued + 1, cancel it, + 1
+	 * again = 5, and re-queueing the cancelled cell would make 6 */
+	int64_t s1, s2;
+	snprintf(body, sizeof body, "{\"base\":%s,\"seeds\":[61]}", tiny(50, NULL, NULL));
+	CHECK(post("/api/v1/sweeps", ALICE, body, &s1) == 201);
+	snprintf(path, sizeof path, "/api/v1/sweeps/%lld/cancel", (long long)s1);
+	CHECK(call("POST", path, ALICE, NULL, &r) == 200);
+	dtest_reply_free(&r);
+	snprintf(body, sizeof body, "{\"base\":%s,\"seeds\":[62]}", tiny(50, NULL, NULL));
+	CHECK(post("/api/v1/sweeps", ALICE, body, &s2) == 201);
+	snprintf(path, sizeof path, "/api/v1/sweeps/%lld/retry", (long long)s1);
+	expect_refusal("POST", path, ALICE, NULL, 429, "quota_queued_cells", "user_max_queued_cells",
+		       5, 5, NULL);
+	snprintf(path, sizeof path, "/api/v1/sweeps/%lld", (long long)s1);
+	call("GET", path, ALICE, NULL, &r);
+	CHECKF(dtest_num(cJSON_GetObjectItemCaseSensitive(r.json, "counts"), "cancelled") == 1,
+	       "the refused retry left the cell cancelled: %.300s", r.body);
+	dtest_reply_free(&r);
+
 	/* alice's long run ends; her queued runs then go one at a time (running cap 1) */
 	snprintf(path, sizeof path, "/api/v1/experiments/%lld/cancel", (long long)l1);
 	CHECK(call("POST", path, ALICE, NULL, &r) == 200 || r.status == 202);
@@ -548,15 +567,15 @@ static void test_quotas(void)
 	struct exp_row rows[64];
 	int n = list_all(rows, 64), overlap = 0, alice_done = 0;
 	for (int i = 0; i < n; i++) {
-		if (strcmp(rows[i].owner, "alice") != 0 || rows[i].id == l1)
-			continue;
-		alice_done += strcmp(rows[i].status, "succeeded") == 0;
+		if (strcmp(rows[i].owner, "alice") != 0 || rows[i].started == 0)
+			continue;   /* s1's cell was cancelled before it ran */
+		alice_done += rows[i].id != l1 && strcmp(rows[i].status, "succeeded") == 0;
 		for (int j = 0; j < n; j++)
 			if (j != i && strcmp(rows[j].owner, "alice") == 0 && rows[j].started > 0 &&
 			    rows[j].started > rows[i].started && rows[j].started < rows[i].finished)
 				overlap++;
 	}
-	CHECKF(alice_done == 6, "%d of alice's 6 queued runs succeeded", alice_done);
+	CHECKF(alice_done == 7, "%d of alice's 7 queued runs succeeded", alice_done);
 	CHECKF(overlap == 0, "%d of alice's runs overlapped another of hers (cap 1)", overlap);
 
 	/* 5. events: the timer keeps the newest 20; resuming from a pruned id starts at the oldest */
