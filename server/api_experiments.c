@@ -310,6 +310,7 @@ static int create_fn(struct store *w, void *arg)
 		return rc;
 	if (quota_check_queue(c->limits, c->e->owner, &oc, 1, 0, &c->quota) != 0)
 		return CREATE_OVER_QUOTA;
+	c->e->created_at = daemon_now();   /* the moment it joins the queue, on the loop's clock */
 	rc = store_experiment_insert(w, c->e, &c->err);
 	if (rc < 0)
 		return rc;
