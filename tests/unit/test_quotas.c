@@ -8,7 +8,8 @@
  *  4. every quota answered with 429 or 403 naming the limit and the current count: queued runs,
  *     queued sweep cells (the sweep refused whole, dry run too), stored bytes (with the number),
  *     compute, the priority ceiling (submit, sweep, PATCH); an admin is not held to user limits;
- *     a per-user running cap leaves the second slot to another user;
+ *     a per-user running cap leaves the second slot to another user; a sweep retry counts too;
+ *     GET /api/v1/quota shows the caller's limits and usage;
  *  5. old events pruned by the timer, and an SSE client resuming from a pruned id gets the
  *     oldest kept event next.
  * Real daemon on loopback (tests/lib/dtest.h), tiny models, a corpus the test writes itself.
@@ -484,6 +485,17 @@ static void test_quotas(void)
 	expect_refusal("POST", "/api/v1/sweeps?dry_run=1", ALICE, body, 429, "quota_queued_cells",
 		       "user_max_queued_cells", 5, 4, NULL);
 	struct dtest_reply r;
+	/* what alice can see of it: her limits and usage (the long run, 2 runs, 4 cells) */
+	CHECK(call("GET", "/api/v1/quota", ALICE, NULL, &r) == 200);
+	const cJSON *lim = cJSON_GetObjectItemCaseSensitive(r.json, "limits");
+	const cJSON *use = cJSON_GetObjectItemCaseSensitive(r.json, "usage");
+	CHECKF(strcmp(dtest_str(r.json, "role"), "user") == 0 &&
+	       dtest_num(lim, "max_queued_cells") == 5 && dtest_num(lim, "max_running") == 1 &&
+	       dtest_num(use, "queued_runs") == 2 && dtest_num(use, "queued_cells") == 4 &&
+	       dtest_num(use, "running") == 1, "%.400s", r.body);
+	dtest_reply_free(&r);
+	CHECK(call("GET", "/api/v1/quota", NULL, NULL, &r) == 401);
+	dtest_reply_free(&r);
 	call("GET", "/api/v1/sweeps", ALICE, NULL, &r);
 	CHECKF(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r.json, "items")) == 1,
 	       "the refused sweep left nothing behind: %.300s", r.body);
