@@ -804,21 +804,27 @@ static void on_tick(uv_timer_t *t)
 	pump(s);
 }
 
-/* Old events out (config events_keep_days / events_keep_rows; 0 = no such limit). A client
- * resuming after a pruned id gets the oldest kept event next (store_events_after: id > after). */
+#define SCHED_PRUNE_BATCH 10000   /* events deleted per loop turn: a backlog never stalls the loop */
+
+/* Old events out (config events_keep_days / events_keep_rows; 0 = no such limit), a batch at a
+ * time: while batches come back full, the next one follows 50 ms later. A client resuming after
+ * a pruned id gets the oldest kept event next (store_events_after: id > after). */
 static void on_prune(uv_timer_t *t)
 {
 	struct sched *s = t->data;
 	const struct config *c = &s->d->cfg;
 	struct store_err err = { 0 };
+	uint64_t every_ms = 1000 * (uint64_t)c->events_prune_every;
 	double before = c->events_keep_days > 0 ? daemon_now() - 86400.0 * c->events_keep_days : 0;
 	if (before <= 0 && c->events_keep_rows <= 0)
 		return;
-	int64_t n = store_events_prune(s->w, before, c->events_keep_rows, &err);
+	int64_t n = store_events_prune(s->w, before, c->events_keep_rows, SCHED_PRUNE_BATCH, &err);
 	if (n < 0)
 		LOG_WARN("pruning old events: %s", err.msg);
 	else if (n > 0)
 		LOG_INFO("pruned %" PRId64 " old event%s", n, n == 1 ? "" : "s");
+	if (n == SCHED_PRUNE_BATCH && !s->closing)
+		uv_timer_start(t, on_prune, 50, every_ms);
 }
 
 static void on_closed(uv_handle_t *h)

@@ -268,10 +268,12 @@ int store_queue_heads(struct store *s, int max_threads, struct store_queue_head 
 
 /*
  * Deletes events older than before_t (unix seconds; ≤ 0 = no age limit) and all but the newest
- * keep_rows (0 = no count limit). Ids keep increasing (AUTOINCREMENT), so a client resuming
- * after a pruned id simply gets the oldest kept. Returns the number deleted, or a negative code.
+ * keep_rows (0 = no count limit), oldest first, at most max_delete (≥ 1) of them in one call so
+ * a large backlog never holds the writer long: call again while it returns max_delete. Ids keep
+ * increasing (AUTOINCREMENT), so a client resuming after a pruned id simply gets the oldest
+ * kept. Returns the number deleted, or a negative code.
  */
-int64_t store_events_prune(struct store *s, double before_t, int64_t keep_rows,
+int64_t store_events_prune(struct store *s, double before_t, int64_t keep_rows, int max_delete,
 			   struct store_err *err);
 
 /* ---------- events (for the SSE stream; ids increase, so a client resumes after its last) ---------- */

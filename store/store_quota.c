@@ -82,7 +82,7 @@ int store_queue_heads(struct store *s, int max_threads, struct store_queue_head 
 	return rc;
 }
 
-int64_t store_events_prune(struct store *s, double before_t, int64_t keep_rows,
+int64_t store_events_prune(struct store *s, double before_t, int64_t keep_rows, int max_delete,
 			   struct store_err *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -90,30 +90,36 @@ int64_t store_events_prune(struct store *s, double before_t, int64_t keep_rows,
 	int rc = store__need_writer(s, "events prune", err);
 	if (rc < 0)
 		return rc;
-	if (keep_rows < 0)
-		return store__err(err, STORE_EINVAL, "events prune: keep_rows %lld < 0",
-				  (long long)keep_rows);
+	if (keep_rows < 0 || max_delete < 1)
+		return store__err(err, STORE_EINVAL, "events prune: keep_rows %lld, max_delete %d",
+				  (long long)keep_rows, max_delete);
 	rc = store__tx_begin(s, err);
 	if (rc < 0)
 		return rc;
 	if (before_t > 0) {
-		rc = store__stmt(s, ST_EVENTS_PRUNE_AGE, "DELETE FROM events WHERE t < ?1", &st, err);
+		/* no index on t: the scan goes in id order, which is time order, and stops at the
+		 * limit, so a backlog costs one batch per call */
+		rc = store__stmt(s, ST_EVENTS_PRUNE_AGE,
+				 "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE t < ?1 "
+				 "ORDER BY id LIMIT ?2)", &st, err);
 		if (rc < 0)
 			goto out;
 		sqlite3_bind_double(st, 1, before_t);
+		sqlite3_bind_int(st, 2, max_delete);
 		rc = store__run(s, st, "events prune", err);
 		if (rc < 0)
 			goto out;
 		deleted += sqlite3_changes(s->db);
 	}
-	if (keep_rows > 0) {
+	if (keep_rows > 0 && deleted < max_delete) {
 		/* by id, not by count: one index range, and ids only grow */
 		rc = store__stmt(s, ST_EVENTS_PRUNE_ROWS,
-				 "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?1",
-				 &st, err);
+				 "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id <= "
+				 "(SELECT max(id) FROM events) - ?1 ORDER BY id LIMIT ?2)", &st, err);
 		if (rc < 0)
 			goto out;
 		sqlite3_bind_int64(st, 1, keep_rows);
+		sqlite3_bind_int64(st, 2, max_delete - deleted);
 		rc = store__run(s, st, "events prune", err);
 		if (rc < 0)
 			goto out;

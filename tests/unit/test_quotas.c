@@ -335,9 +335,10 @@ static void test_store_queries(void)
 	/* events: 10 at t = 1..10; by age (before t=4) then by count (newest 5) */
 	for (int i = 1; i <= 10; i++)
 		CHECK(store_event_append(w, "x", 0, "{}", i, &err) == i);
-	CHECK(store_events_prune(w, 4, 0, &err) == 3);
-	CHECK(store_events_prune(w, 0, 5, &err) == 2);
-	CHECK(store_events_prune(w, 0, 5, &err) == 0);
+	CHECK(store_events_prune(w, 4, 0, 2, &err) == 2);   /* a batch of at most 2 */
+	CHECK(store_events_prune(w, 4, 0, 100, &err) == 1);
+	CHECK(store_events_prune(w, 0, 5, 100, &err) == 2);
+	CHECK(store_events_prune(w, 0, 5, 100, &err) == 0);
 	struct ev_ids ev = { 0 };
 	CHECK(store_events_after(w, 0, 100, ev_cb, &ev, &err) == 5);
 	CHECKF(ev.n == 5 && ev.ids[0] == 6 && ev.ids[4] == 10, "kept %d events from %lld", ev.n,
