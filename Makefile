@@ -196,6 +196,11 @@ $(BUILD)/tests/test_storage_faults: $(BUILD)/f32/tests/unit/test_storage_faults.
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lsqlite3
 
+# quotas: the daemon on loopback, plus the store's fair-share queries on a real file.
+$(BUILD)/tests/test_quotas: $(BUILD)/f32/tests/unit/test_quotas.o $(TESTLIB) $(LIBSTORE) $(LIB32)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lsqlite3
+
 $(BUILD)/bench/bench_store: $(BUILD)/f32/bench/bench_store.o $(LIBSTORE) $(LIB32)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lsqlite3

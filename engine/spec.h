@@ -146,4 +146,34 @@ const char *spec_placement_name(int p);
 /* Memory a run of this spec needs in bytes (params, grads, AdamW m/v, activations, scratch). */
 uint64_t spec_mem_estimate(const struct spec *s);
 
+/*
+ * What a run of this spec writes to the store, known before it starts (the trainer emits exactly
+ * these rows; test_quotas checks the count against a real run). A diverged run stops early and
+ * writes less. Bytes are the payload (float32 x, y and int32 token, channel per sample pair;
+ * float64 per depth value and per scalar point) plus SPEC_STORE_ROW_BYTES per row for the keys.
+ */
+#define SPEC_STORE_ROW_BYTES 32
+#define SPEC_SAMPLE_BYTES 16     /* one (x, y, token, channel) pair */
+struct spec_store_est {
+	int sample_sites;        /* norm sites sampled at each sample step */
+	long sample_steps;       /* steps with samples: every samples_every, step 1 and the last */
+	uint64_t sample_bytes;   /* samples × sites × sample steps × SPEC_SAMPLE_BYTES + rows */
+	long depth_steps;        /* steps with depth profiles */
+	int depth_rows;          /* depth rows per depth step (L values each) */
+	uint64_t depth_bytes;    /* depth rows and the depth-step scalars (outer norms, grads) */
+	uint64_t scalar_bytes;   /* loss, lr, grad_norm, tokens/s every probe.every; val_loss */
+	uint64_t total;          /* the sum; UINT64_MAX when the layout cannot be built */
+};
+
+/* Fills *out for spec s (every field; total UINT64_MAX on failure). Pure; thread-safe. */
+void spec_store_estimate(const struct spec *s, struct spec_store_est *out);
+
+/*
+ * Floating-point operations a run of this spec performs: per training step 6 × parameters ×
+ * tokens (forward 2, backward 4) plus attention's 12 × L × B × T² × C, and per validation the
+ * forward third of that for each of val_batches batches. An estimate for quotas, within a small
+ * factor of the kernels' real count; +inf when the layout cannot be built.
+ */
+double spec_flops_estimate(const struct spec *s);
+
 #endif

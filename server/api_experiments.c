@@ -23,6 +23,7 @@
 #include "api.h"
 #include "log.h"
 #include "nl.h"
+#include "quota.h"
 
 #define EXP_TAGS_MAX 16
 #define EXP_TAG_CHARS 64
@@ -277,11 +278,15 @@ int api_run_dir_remove(const struct daemon *d, int64_t id)
 
 /* ---- POST /api/v1/experiments ----------------------------------------------------------------- */
 
+#define CREATE_OVER_QUOTA 1   /* create_fn: refused, c->quota says why */
+
 struct create_ctx {
 	struct daemon *d;
 	struct store_experiment *e;
 	int skip_duplicate;
 	int64_t duplicate_of;
+	const struct quota_limits *limits;
+	struct quota_verdict quota;
 	struct store_err err;
 	const char *dedup_owner;        /* only this owner's runs count as duplicates; NULL = any */
 };
@@ -301,11 +306,50 @@ static int create_fn(struct store *w, void *arg)
 			return 0;
 		}
 	}
-	int rc = store_experiment_insert(w, c->e, &c->err);
+	/* here, on the loop thread, so two submissions cannot both take the last place */
+	struct store_owner_counts oc;
+	int rc = store_owner_counts(w, c->e->owner, &oc, &c->err);
+	if (rc < 0)
+		return rc;
+	if (quota_check_queue(c->limits, c->e->owner, &oc, 1, 0, &c->quota) != 0)
+		return CREATE_OVER_QUOTA;
+	c->e->created_at = daemon_now();   /* the moment it joins the queue, on the loop's clock */
+	rc = store_experiment_insert(w, c->e, &c->err);
 	if (rc < 0)
 		return rc;
 	exp_event(c->d, w, "experiment.queued", c->e);
 	return 0;
+}
+
+/*
+ * The queue quota for a dry run, read through this thread's reader: what create_fn would decide
+ * now (a succeeded duplicate that would be answered instead queues nothing). Returns 0 when
+ * within the quota; else -1, with v filled (over quota) or r answered (store error).
+ */
+static int dry_run_queue_check(struct daemon *d, const struct http_request *req,
+			       const struct spec *s, int skip_duplicate,
+			       const struct quota_limits *q, struct quota_verdict *v,
+			       struct http_response *r)
+{
+	struct store_err err = { 0 };
+	struct store_owner_counts oc;
+	char hash[65];
+	int rc = 0;
+	struct store *rd = api_reader(d, r);
+	if (!rd)
+		return -1;
+	if (skip_duplicate && spec_hash(s, hash) == 0 &&
+	    store_experiment_find_hash(rd, hash, STORE_SUCCEEDED) > 0)
+		goto out;
+	if (store_owner_counts(rd, req->user, &oc, &err) != 0) {
+		api_store_problem(r, &err, "counting queued runs");
+		rc = -1;
+		goto out;
+	}
+	rc = quota_check_queue(q, req->user, &oc, 1, 0, v);
+out:
+	store_close(rd);
+	return rc;
 }
 
 static void location(struct http_response *r, const char *what, int64_t id)
@@ -322,6 +366,8 @@ static void h_create(void *ctx, const struct http_request *req, struct http_resp
 	struct spec_errors serr;
 	struct spec_limits lim = { (uint64_t)d->cfg.max_run_bytes };
 	struct store_experiment e;
+	struct quota_limits ql;
+	struct quota_verdict qv;
 	cJSON *body = NULL, *out = NULL;
 	char *text = NULL;
 	int64_t dry;
@@ -365,6 +411,14 @@ static void h_create(void *ctx, const struct http_request *req, struct http_resp
 		http_problem(r, 422, "threads_over_budget", msg, &p, &mp, 1);
 		goto out;
 	}
+	quota_limits_for(&d->cfg, req->is_admin, &ql);
+	if (quota_check_priority(&ql, m.priority == INT32_MIN ? 0 : m.priority, "/priority",
+				 &qv) != 0 || quota_check_spec(&ql, &s, "", &qv) != 0 ||
+	    (dry && dry_run_queue_check(d, req, &s, m.skip_duplicate, &ql, &qv, r) != 0)) {
+		if (qv.status)
+			quota_problem(r, &qv);
+		goto out;
+	}
 
 	if (dry) {
 		char hash[65], *canon = spec_canonical(&s);
@@ -378,7 +432,12 @@ static void h_create(void *ctx, const struct http_request *req, struct http_resp
 			problem_oom(r);
 			goto out;
 		}
-		if (!cJSON_AddNumberToObject(out, "memory_bytes", (double)spec_mem_estimate(&s))) {
+		struct spec_store_est est;
+		spec_store_estimate(&s, &est);
+		if (!cJSON_AddNumberToObject(out, "memory_bytes", (double)spec_mem_estimate(&s)) ||
+		    !cJSON_AddNumberToObject(out, "stored_bytes", (double)est.total) ||
+		    !cJSON_AddNumberToObject(out, "compute_gflop",
+					     ceil(spec_flops_estimate(&s) / 1e9))) {
 			problem_oom(r);
 			goto out;
 		}
@@ -401,11 +460,20 @@ static void h_create(void *ctx, const struct http_request *req, struct http_resp
 	e.loss = e.val_loss = NAN;
 	e.created_at = daemon_now();
 
-	struct create_ctx c = { d, &e, m.skip_duplicate, 0, { 0, "" },
-				req->read_own_only ? req->user : NULL };
+	struct create_ctx c;
+	memset(&c, 0, sizeof c);
+	c.d = d;
+	c.e = &e;
+	c.skip_duplicate = m.skip_duplicate;
+	c.limits = &ql;
+	c.dedup_owner = req->read_own_only ? req->user : NULL;
 	rc = sched_call(d->sched, create_fn, &c);
 	if (api_stopping(r, rc))
 		goto out;
+	if (rc == CREATE_OVER_QUOTA) {
+		quota_problem(r, &c.quota);
+		goto out;
+	}
 	if (rc < 0) {
 		api_store_problem(r, &c.err, "submitting the experiment");
 		goto out;
@@ -727,6 +795,15 @@ static void h_patch(void *ctx, const struct http_request *req, struct http_respo
 		goto out;
 	if (api_forbid_unless_owner(req, r, e.owner))
 		goto out;
+	if (m.priority != INT32_MIN) {
+		struct quota_limits ql;
+		struct quota_verdict qv;
+		quota_limits_for(&d->cfg, req->is_admin, &ql);
+		if (quota_check_priority(&ql, m.priority, "/priority", &qv) != 0) {
+			quota_problem(r, &qv);
+			goto out;
+		}
+	}
 	if (!changes) {
 		reply_experiment(r, 200, &e, 1);
 		goto out;

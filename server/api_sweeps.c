@@ -17,6 +17,7 @@
 #include "api.h"
 #include "log.h"
 #include "nl.h"
+#include "quota.h"
 #include "sweep.h"
 
 #define SWEEP_DRY_RUN_CELLS 1000   /* cells a dry run lists (it always gives the count) */
@@ -125,16 +126,21 @@ struct submit_ctx {
 	const char *dedup_owner;        /* only this owner's runs count as duplicates; NULL = any */
 	int64_t *duplicate_of;          /* per cell: the succeeded experiment it repeats, or 0 */
 	int queued, skipped;
+	const struct quota_limits *limits;
+	struct quota_verdict quota;     /* status != 0: refused by a quota, nothing stored */
 	struct store_err err;
 };
+
+#define SUBMIT_OVER_QUOTA (-1000)   /* submit_tx: rolled back, c->quota says why */
 
 static int submit_tx(struct store *w, void *arg)
 {
 	struct submit_ctx *c = arg;
-	int rc = store_sweep_insert(w, &c->sweep, &c->err);
-	if (rc < 0)
-		return rc;
+	struct store_owner_counts oc;
+	int rc;
 	c->queued = c->skipped = 0;
+	/* First what would be queued, then the quota on that number, and only then any insert: a
+	 * sweep over the quota is refused whole. */
 	for (int i = 0; i < c->n; i++) {
 		struct store_experiment *e = &c->exps[i];
 		c->duplicate_of[i] = 0;
@@ -149,9 +155,20 @@ static int submit_tx(struct store *w, void *arg)
 			if (id > 0) {
 				c->duplicate_of[i] = id;
 				c->skipped++;
-				continue;
 			}
 		}
+	}
+	if ((rc = store_owner_counts(w, c->sweep.owner, &oc, &c->err)) < 0)
+		return rc;
+	if (quota_check_queue(c->limits, c->sweep.owner, &oc, 0, c->n - c->skipped, &c->quota))
+		return SUBMIT_OVER_QUOTA;
+	rc = store_sweep_insert(w, &c->sweep, &c->err);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < c->n; i++) {
+		struct store_experiment *e = &c->exps[i];
+		if (c->duplicate_of[i])
+			continue;
 		e->sweep_id = c->sweep.id;
 		rc = store_experiment_insert(w, e, &c->err);
 		if (rc < 0)
@@ -207,6 +224,43 @@ static cJSON *dry_run_json(const struct sweep_plan *p)
 fail:
 	cJSON_Delete(out);
 	return NULL;
+}
+
+/*
+ * The queue quota for a dry run, through this thread's reader: the cells submit_tx would queue
+ * (those without a succeeded duplicate when duplicates are skipped) against the owner's queued
+ * cells now. Returns 0 within the quota; -1 with v filled (over) or r answered (store error).
+ */
+static int dry_run_queue_check(struct daemon *d, const struct http_request *req,
+			       const struct sweep_plan *p, const struct quota_limits *q,
+			       struct quota_verdict *v, struct http_response *r)
+{
+	struct store_err err = { 0 };
+	struct store_owner_counts oc;
+	int64_t add = 0;
+	int rc = -1;
+	struct store *rd = api_reader(d, r);
+	if (!rd)
+		return -1;
+	for (int i = 0; i < p->n; i++) {
+		int64_t dup = p->on_duplicate == SWEEP_DUP_SKIP ?
+			      store_experiment_find_hash(rd, p->cells[i].hash, STORE_SUCCEEDED) : 0;
+		if (dup < 0) {
+			err.code = (int)dup;
+			snprintf(err.msg, sizeof err.msg, "looking for a succeeded duplicate failed");
+			api_store_problem(r, &err, "the dry run");
+			goto out;
+		}
+		add += dup == 0;
+	}
+	if (store_owner_counts(rd, req->user, &oc, &err) != 0) {
+		api_store_problem(r, &err, "counting queued cells");
+		goto out;
+	}
+	rc = quota_check_queue(q, req->user, &oc, 0, add, v);
+out:
+	store_close(rd);
+	return rc;
 }
 
 /* Turns each cell into the experiment row it will be (on this thread, not the loop's). */
@@ -271,6 +325,8 @@ static void h_submit(void *ctx, const struct http_request *req, struct http_resp
 	struct sweep_errors errs;
 	struct sweep_plan plan;
 	struct submit_ctx c;
+	struct quota_limits ql;
+	struct quota_verdict qv;
 	cJSON *body = NULL, *out = NULL;
 	char *text = NULL;
 	int64_t dry;
@@ -292,6 +348,15 @@ static void h_submit(void *ctx, const struct http_request *req, struct http_resp
 		sweep_problem(r, &errs);
 		goto out;
 	}
+	/* a dry run answers every refusal the submission would get */
+	quota_limits_for(&d->cfg, req->is_admin, &ql);
+	if (quota_check_priority(&ql, plan.priority, "/priority", &qv) != 0 ||
+	    quota_check_plan(&ql, &plan, &qv) != 0 ||
+	    (dry && dry_run_queue_check(d, req, &plan, &ql, &qv, r) != 0)) {
+		if (qv.status)
+			quota_problem(r, &qv);
+		goto out;
+	}
 	if (dry) {
 		out = dry_run_json(&plan);
 		if (!out) {
@@ -305,6 +370,7 @@ static void h_submit(void *ctx, const struct http_request *req, struct http_resp
 
 	text = cJSON_PrintUnformatted(body);
 	c.d = d;
+	c.limits = &ql;
 	c.n = plan.n;
 	c.skip_duplicate = plan.on_duplicate == SWEEP_DUP_SKIP;
 	c.dedup_owner = req->read_own_only ? req->user : NULL;
@@ -334,6 +400,10 @@ static void h_submit(void *ctx, const struct http_request *req, struct http_resp
 	rc = sched_call(d->sched, submit_fn, &c);
 	if (api_stopping(r, rc))
 		goto out;
+	if (c.quota.status) {
+		quota_problem(r, &c.quota);
+		goto out;
+	}
 	if (rc < 0) {
 		api_store_problem(r, &c.err, "submitting the sweep");
 		goto out;
@@ -656,6 +726,8 @@ struct retry_ctx {
 	const struct id_list *ids;
 	unsigned char *requeued;        /* per id: 1 when this retry re-queued it */
 	int n;
+	const struct quota_limits *limits;
+	struct quota_verdict quota;     /* status != 0: over the queue quota, rolled back */
 	struct store_err err;
 };
 
@@ -663,6 +735,7 @@ static int retry_tx(struct store *w, void *arg)
 {
 	struct retry_ctx *c = arg;
 	double now = daemon_now();
+	char owner[64] = "";
 	c->n = 0;
 	for (int i = 0; i < c->ids->n; i++) {
 		struct store_experiment e;
@@ -674,6 +747,7 @@ static int retry_tx(struct store *w, void *arg)
 		if (rc < 0)
 			return rc;
 		int st = e.status;
+		nl_strlcpy(owner, e.owner, sizeof owner);   /* one sweep: one owner */
 		store_experiment_clear(&e);
 		if (!retryable(st))
 			continue;           /* its state moved on meanwhile */
@@ -685,6 +759,14 @@ static int retry_tx(struct store *w, void *arg)
 		c->requeued[i] = 1;
 		c->n++;
 	}
+	/* re-queued cells count against the owner's queued cells like new ones */
+	struct store_owner_counts oc;
+	int rc = c->n ? store_owner_counts(w, owner, &oc, &c->err) : 0;
+	if (rc < 0)
+		return rc;
+	oc.queued_cells -= c->n;
+	if (c->n && quota_check_queue(c->limits, owner, &oc, 0, c->n, &c->quota) != 0)
+		return SUBMIT_OVER_QUOTA;
 	return 0;
 }
 
@@ -723,8 +805,11 @@ static void h_retry(void *ctx, const struct http_request *req, struct http_respo
 	if (pick_cells(d, req, r, retryable, &ids) != 0)
 		return;
 	if (ids.n > 0) {
+		struct quota_limits ql;
+		quota_limits_for(&d->cfg, req->is_admin, &ql);
 		c.d = d;
 		c.ids = &ids;
+		c.limits = &ql;
 		c.requeued = nl_calloc((size_t)ids.n, 1);
 		if (!c.requeued) {
 			problem_oom(r);
@@ -733,6 +818,10 @@ static void h_retry(void *ctx, const struct http_request *req, struct http_respo
 		rc = sched_call(d->sched, retry_fn, &c);
 		if (api_stopping(r, rc))
 			goto out;
+		if (c.quota.status) {
+			quota_problem(r, &c.quota);
+			goto out;
+		}
 		if (rc < 0) {
 			api_store_problem(r, &c.err, "re-queueing the sweep's cells");
 			goto out;

@@ -391,3 +391,11 @@ int auth_check_role(const struct auth *a, const char *authorization_header, char
 out:
 	return rc;
 }
+
+int auth_user_is_admin(const struct auth *a, const char *user)
+{
+	for (size_t i = 0; a && user && i < a->n; i++)
+		if (a->e[i].role == AUTH_ROLE_ADMIN && strcmp(a->e[i].user, user) == 0)
+			return 1;
+	return 0;
+}

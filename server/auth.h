@@ -81,5 +81,8 @@ int auth_check(const struct auth *a, const char *authorization_header, char *use
 /* auth_check with the token's enum auth_role in *role (may be NULL; AUTH_ROLE_USER on failure). */
 int auth_check_role(const struct auth *a, const char *authorization_header, char *user_out,
 		    size_t cap, int *role);
+/* 1 when any token of `user` (borrowed) has role admin, else 0 (also for an unknown user).
+ * For decisions about a stored owner rather than a request (the scheduler's per-user caps). */
+int auth_user_is_admin(const struct auth *a, const char *user);
 
 #endif

@@ -104,6 +104,40 @@ static const struct config_row config_table[] = {
 	{ "session_ttl", CONFIG_T_INT, FIELD(session_ttl), "43200", 60, 30 * 86400, NULL, "SECONDS",
 	  NULL, "lifetime of a dashboard session cookie (reads only; made from a bearer token)",
 	  NULL },
+	/* quotas and fair share (issue 9): per role; 0 = no limit. Roles other than admin (user,
+	 * reader, any later one) get the user_ limits. */
+	{ "user_max_queued_runs", CONFIG_T_INT, FIELD(user_max_queued_runs), "100", 0, 1000000,
+	  NULL, "N", NULL, "queued runs (outside sweeps) one user may have; more answer 429", NULL },
+	{ "user_max_queued_cells", CONFIG_T_INT, FIELD(user_max_queued_cells), "2048", 0, 10000000,
+	  NULL, "N", NULL, "queued sweep cells one user may have; a sweep past it is refused whole "
+	  "(429)", NULL },
+	{ "user_max_running", CONFIG_T_INT, FIELD(user_max_running), "0", 0, 64, NULL, "N", NULL,
+	  "runs of one user trained at the same time (the rest wait in the queue)", NULL },
+	{ "user_max_run_gflop", CONFIG_T_INT, FIELD(user_max_run_gflop), "1000000", 0,
+	  1000000000000LL, NULL, "GFLOP", NULL, "compute one run of a user may need (steps x FLOPs per "
+	  "step, in 10^9 FLOPs); more answer 403", NULL },
+	{ "user_max_run_store_bytes", CONFIG_T_INT, FIELD(user_max_run_store_bytes), "256M", 0, 1LL << 50,
+	  NULL, "BYTES", NULL, "metrics, depth profiles and samples one run of a user may store; more "
+	  "answer 403", NULL },
+	{ "user_max_priority", CONFIG_T_INT, FIELD(user_max_priority), "0", -1000, 1000, NULL, "N",
+	  NULL, "highest priority a user may give; above it needs an admin (403)", NULL },
+	{ "admin_max_queued_runs", CONFIG_T_INT, FIELD(admin_max_queued_runs), "0", 0, 1000000, NULL,
+	  "N", NULL, "user_max_queued_runs for admins", NULL },
+	{ "admin_max_queued_cells", CONFIG_T_INT, FIELD(admin_max_queued_cells), "0", 0, 10000000,
+	  NULL, "N", NULL, "user_max_queued_cells for admins", NULL },
+	{ "admin_max_running", CONFIG_T_INT, FIELD(admin_max_running), "0", 0, 64, NULL, "N", NULL,
+	  "user_max_running for admins", NULL },
+	{ "admin_max_run_gflop", CONFIG_T_INT, FIELD(admin_max_run_gflop), "0", 0, 1000000000000LL,
+	  NULL, "GFLOP", NULL, "user_max_run_gflop for admins", NULL },
+	{ "admin_max_run_store_bytes", CONFIG_T_INT, FIELD(admin_max_run_store_bytes), "0", 0,
+	  1LL << 50, NULL, "BYTES", NULL, "user_max_run_store_bytes for admins", NULL },
+	{ "events_keep_days", CONFIG_T_INT, FIELD(events_keep_days), "30", 0, 36500, NULL, "DAYS",
+	  NULL, "events older than this are pruned (0 = keep by age)", NULL },
+	{ "events_keep_rows", CONFIG_T_INT, FIELD(events_keep_rows), "1000000", 0, 1000000000, NULL,
+	  "N", NULL, "only the newest N events are kept (0 = no count limit)", NULL },
+	{ "events_prune_every", CONFIG_T_INT, FIELD(events_prune_every), "3600", 1, 604800, NULL,
+	  "SECONDS", NULL, "seconds between event prunes (the first runs this long after start)",
+	  NULL },
 };
 
 #define CONFIG_NROWS (sizeof config_table / sizeof config_table[0])

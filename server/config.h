@@ -63,6 +63,21 @@ struct config {
 	int64_t min_free_bytes;             /* /health degraded below this free space, 0..1 TiB */
 	int64_t storage_reserve_bytes;      /* DB.reserve, released on a full disk, 0..1 GiB */
 	int session_ttl;                    /* perms: dashboard session lifetime, seconds */
+	/* quotas and fair share (issue 9); 0 = no limit; roles other than admin get user_ */
+	int user_max_queued_runs;           /* queued runs outside sweeps per user */
+	int user_max_queued_cells;          /* queued sweep cells per user */
+	int user_max_running;               /* runs of one user in flight */
+	int64_t user_max_run_gflop;         /* spec_flops_estimate / 1e9 of one run */
+	int64_t user_max_run_store_bytes;   /* spec_store_estimate of one run */
+	int user_max_priority;              /* -1000..1000: higher needs an admin */
+	int admin_max_queued_runs;
+	int admin_max_queued_cells;
+	int admin_max_running;
+	int64_t admin_max_run_gflop;
+	int64_t admin_max_run_store_bytes;
+	int events_keep_days;               /* prune events older than this; 0 = no age limit */
+	int events_keep_rows;               /* keep the newest N events; 0 = no count limit */
+	int events_prune_every;             /* seconds between prunes */
 };
 
 /* Fills every option with its table default. */

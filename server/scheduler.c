@@ -4,7 +4,9 @@
  * msg_push() + uv_async_send(); drain() empties the queue completely on every wake-up.
  *
  * A run's life: pump() picks the next queued experiment that fits the thread budget, marks it
- * running and hands it to uv_queue_work. The worker trains, batching metrics into messages (never
+ * running and hands it to uv_queue_work. The pick is fair share (store_queue_heads): the highest
+ * priority first; within it, the owner whose newest start is oldest, skipping owners at their
+ * running cap (quota_owner_max_running); within an owner, first come first served. The worker trains, batching metrics into messages (never
  * touching the database), checkpoints every cfg.checkpoint_every steps (file first, then a message;
  * the loop records the step only after every metric up to it is stored, and only then deletes the
  * older checkpoint file), and returns with a status. after_work drains what is left and records
@@ -40,9 +42,12 @@
 #include "daemon.h"
 #include "data.h"
 #include "log.h"
+#include "quota.h"
 #include "spec.h"
 #include "storage.h"
 #include "train.h"
+
+#define SCHED_HEADS 64   /* queue heads (priority, owner) looked at per pick */
 
 enum run_result { RUN_SUCCEEDED, RUN_FAILED, RUN_DIVERGED, RUN_CANCELLED, RUN_INTERRUPTED };
 
@@ -138,6 +143,7 @@ struct sched {
 	uv_async_t async;
 	uv_signal_t sigint, sigterm;
 	uv_timer_t tick;
+	uv_timer_t prune;           /* old events out, every cfg.events_prune_every seconds */
 	struct store *w;            /* the writer: loop thread only */
 	struct run *runs;           /* in flight: loop thread only */
 	int n_running, threads_in_use;
@@ -1010,6 +1016,25 @@ fail:
 	return -1;
 }
 
+/* The next experiment to start: the first queue head (in fair-share order) that fits
+ * free_threads and whose owner is below their running cap. 0 if none, <0 on error. */
+static int64_t next_fair(struct sched *s, int free_threads)
+{
+	struct store_queue_head heads[SCHED_HEADS];
+	struct store_err err = { 0 };
+	int n = store_queue_heads(s->w, free_threads, heads, SCHED_HEADS, &err);
+	if (n < 0) {
+		LOG_ERROR("picking the next run: %s", err.msg);
+		return n;
+	}
+	for (int i = 0; i < n; i++) {
+		int cap = quota_owner_max_running(s->d, heads[i].owner);
+		if (cap <= 0 || heads[i].running < cap)
+			return heads[i].id;
+	}
+	return 0;
+}
+
 static void pump(struct sched *s)
 {
 	struct store_err err = { 0 };
@@ -1019,7 +1044,7 @@ static void pump(struct sched *s)
 		int free_threads = s->d->cfg.thread_budget - s->threads_in_use;
 		if (free_threads <= 0)
 			break;
-		int64_t id = store_next_queued(s->w, free_threads);
+		int64_t id = next_fair(s, free_threads);
 		if (id <= 0)
 			break;
 		struct store_experiment e;
@@ -1060,6 +1085,29 @@ static void on_tick(uv_timer_t *t)
 	pump(s);
 }
 
+#define SCHED_PRUNE_BATCH 10000   /* events deleted per loop turn: a backlog never stalls the loop */
+
+/* Old events out (config events_keep_days / events_keep_rows; 0 = no such limit), a batch at a
+ * time: while batches come back full, the next one follows 50 ms later. A client resuming after
+ * a pruned id gets the oldest kept event next (store_events_after: id > after). */
+static void on_prune(uv_timer_t *t)
+{
+	struct sched *s = t->data;
+	const struct config *c = &s->d->cfg;
+	struct store_err err = { 0 };
+	uint64_t every_ms = 1000 * (uint64_t)c->events_prune_every;
+	double before = c->events_keep_days > 0 ? daemon_now() - 86400.0 * c->events_keep_days : 0;
+	if (before <= 0 && c->events_keep_rows <= 0)
+		return;
+	int64_t n = store_events_prune(s->w, before, c->events_keep_rows, SCHED_PRUNE_BATCH, &err);
+	if (n < 0)
+		LOG_WARN("pruning old events: %s", err.msg);
+	else if (n > 0)
+		LOG_INFO("pruned %" PRId64 " old event%s", n, n == 1 ? "" : "s");
+	if (n == SCHED_PRUNE_BATCH && !s->closing)
+		uv_timer_start(t, on_prune, 50, every_ms);
+}
+
 static void on_closed(uv_handle_t *h)
 {
 	(void)h;
@@ -1073,6 +1121,7 @@ static void close_handles(struct sched *s)
 	drain(s);
 	uv_close((uv_handle_t *)&s->async, on_closed);
 	uv_close((uv_handle_t *)&s->tick, on_closed);
+	uv_close((uv_handle_t *)&s->prune, on_closed);
 	uv_close((uv_handle_t *)&s->sigint, on_closed);
 	uv_close((uv_handle_t *)&s->sigterm, on_closed);
 }
@@ -1258,6 +1307,8 @@ int sched_new(struct sched **out, struct daemon *d, char *errbuf, size_t cap)
 	s->async.data = s;
 	uv_timer_init(&s->loop, &s->tick);
 	s->tick.data = s;
+	uv_timer_init(&s->loop, &s->prune);
+	s->prune.data = s;
 	uv_signal_init(&s->loop, &s->sigint);
 	s->sigint.data = s;
 	uv_signal_init(&s->loop, &s->sigterm);
@@ -1276,6 +1327,8 @@ int sched_run(struct sched *s)
 	uv_signal_start(&s->sigint, on_signal, SIGINT);
 	uv_signal_start(&s->sigterm, on_signal, SIGTERM);
 	uv_timer_start(&s->tick, on_tick, 1000, 1000);
+	uint64_t prune_ms = 1000 * (uint64_t)s->d->cfg.events_prune_every;
+	uv_timer_start(&s->prune, on_prune, prune_ms, prune_ms);
 	pump(s);
 	uv_run(&s->loop, UV_RUN_DEFAULT);
 	return 0;

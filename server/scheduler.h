@@ -2,7 +2,8 @@
  * scheduler.h — the scheduler (prefix sched_): owns the libuv loop (on normlabd's main thread), the SQLite writer
  * connection, the queue of runs and the runs in flight. Runs execute with uv_queue_work on the
  * libuv pool, one pool thread per run plus the run's own compute threads; concurrent runs × their
- * threads never exceed the configured thread budget. Priority then FIFO.
+ * threads never exceed the configured thread budget. Priority, then fair share between owners
+ * (round-robin by least recent start, per-user running caps), then FIFO within an owner.
  *
  * Every write to the database happens on the loop thread. Other threads (HTTP connection threads,
  * run workers) reach it only through uv_async_send and a locked queue that the loop drains

@@ -74,6 +74,16 @@ int tokens_reload(struct tokens *t, char *msg, size_t cap)
 	return 0;
 }
 
+int tokens_user_is_admin(struct tokens *t, const char *user)
+{
+	if (!t)
+		return 0;
+	pthread_rwlock_rdlock(&t->lock);
+	int admin = auth_user_is_admin(t->cur, user);
+	pthread_rwlock_unlock(&t->lock);
+	return admin;
+}
+
 int tokens_check(struct tokens *t, const char *authorization, char *user, size_t cap, int *role)
 {
 	int rc;

@@ -30,6 +30,9 @@ int tokens_reload(struct tokens *t, char *msg, size_t cap);
 /* auth_check_role against the current set (role: enum auth_role). Returns an AUTH_* code. */
 int tokens_check(struct tokens *t, const char *authorization, char *user, size_t cap, int *role);
 
+/* auth_user_is_admin against the current set (thread-safe with reloads); 0 for NULL. */
+int tokens_user_is_admin(struct tokens *t, const char *user);
+
 /* Tokens in the current set; 0 for NULL. */
 size_t tokens_count(struct tokens *t);
 

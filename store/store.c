@@ -100,6 +100,11 @@ static const char *const migrations[] = {
 	"  exp_id INTEGER,"
 	"  data TEXT);"
 	"PRAGMA user_version = 1;",
+	/* 1 → 2: quotas count one owner's queued and running experiments, and fair share asks for
+	 * each owner's newest start; without these both would scan the whole table. */
+	"CREATE INDEX experiments_owner ON experiments(owner, status);"
+	"CREATE INDEX experiments_owner_start ON experiments(owner, started_at);"
+	"PRAGMA user_version = 2;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_MSG 256
 #define STORE_BUCKETS_MAX 100000   /* most buckets store_metric_buckets returns (a hard cap) */
 
@@ -236,6 +236,47 @@ int store_samples_get(struct store *s, int64_t exp_id, const char *site, int64_t
 int store_sample_sites(struct store *s, int64_t exp_id,
 		       int (*cb)(void *ctx, const char *site, int64_t step), void *ctx,
 		       struct store_err *err);
+
+/* ---------- quotas and fair share (store_quota.c) ---------- */
+
+struct store_owner_counts {
+	int64_t queued_runs;    /* the owner's queued experiments outside any sweep */
+	int64_t queued_cells;   /* the owner's queued sweep cells */
+	int64_t running;        /* the owner's running experiments */
+};
+
+/* Counts of owner's experiments (indexed by owner, status). Returns 0 or a negative code. */
+int store_owner_counts(struct store *s, const char *owner, struct store_owner_counts *out,
+		       struct store_err *err);
+
+/*
+ * One queue head per (priority, owner): the owner's oldest queued experiment (lowest id) at that
+ * priority among those whose threads ≤ max_threads. Ordered for fair share: priority descending;
+ * within a priority, the owner whose newest start (max started_at over all of the owner's
+ * experiments, any status; 0 when none ever started) is oldest first; ties by the head's id.
+ * So, within a priority, owners take turns (round-robin by least recent start) and each owner's
+ * runs go first come first served. running is the owner's count of running experiments, for the
+ * caller's per-owner cap. Fills at most cap heads; returns how many, or a negative code.
+ */
+struct store_queue_head {
+	int64_t id;
+	int priority;
+	char owner[64];
+	int64_t running;
+	double last_start;
+};
+int store_queue_heads(struct store *s, int max_threads, struct store_queue_head *out, int cap,
+		      struct store_err *err);
+
+/*
+ * Deletes events older than before_t (unix seconds; ≤ 0 = no age limit) and all but the newest
+ * keep_rows (0 = no count limit), oldest first, at most max_delete (≥ 1) of them in one call so
+ * a large backlog never holds the writer long: call again while it returns max_delete. Ids keep
+ * increasing (AUTOINCREMENT), so a client resuming after a pruned id simply gets the oldest
+ * kept. Returns the number deleted, or a negative code.
+ */
+int64_t store_events_prune(struct store *s, double before_t, int64_t keep_rows, int max_delete,
+			   struct store_err *err);
 
 /* ---------- events (for the SSE stream; ids increase, so a client resumes after its last) ---------- */
 
