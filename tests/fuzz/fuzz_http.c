@@ -23,13 +23,15 @@
  * dry run's hash is the hash of the spec it shows, and its sweep cells are distinct runs.
  *
  * Threads: libFuzzer's on this one; libmicrohttpd's connection threads and the scheduler's
- * loop thread run the daemon. Nothing is torn down at exit: the process ends with them.
+ * loop thread run the daemon. Nothing is stopped at exit (the process ends with them); only
+ * the temporary directory is removed.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -81,6 +83,22 @@ static void write_text(const char *path, const char *text)
 	size_t n = strlen(text);
 	FUZZ_CHECK(write(fd, text, n) == (ssize_t)n, "cannot write %s", path);
 	close(fd);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* At exit the daemon's threads still run, but nothing reads these files any more; without
+ * this every run would leave a directory in /dev/shm. */
+static void remove_root(void)
+{
+	nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static void set_option(const char *key, const char *value)
@@ -144,6 +162,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 	snprintf(root, sizeof root, "%s/nl_fuzz_http_XXXXXX", base);
 	FUZZ_CHECK(mkdtemp(root) != NULL, "cannot create a directory in %s", base);
+	atexit(remove_root);
 	/* a web_dir with a file, a directory with an index and one without */
 	const char *dirs[] = { "runs", "data", "web", "web/js", "web/empty" };
 	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
