@@ -59,6 +59,15 @@ struct config {
 	int64_t max_run_bytes;              /* memory one run may need, 1 MiB..1 TiB */
 	int log_level;                      /* enum log_level (log.h): debug, info, warn, error */
 	char web_dir[CONFIG_PATH_MAX];      /* static files for the web UI */
+	/* connections (issue 9, net) */
+	int http_threads;                   /* libmicrohttpd worker threads, 1..64 */
+	int http_max_connections;           /* open connections over all clients, 16..65536 */
+	int http_max_per_ip;                /* open connections per client address; 0 = no limit */
+	int http_timeout;                   /* seconds of silence before a connection is closed */
+	int sse_max_per_user;               /* open event streams per token's user */
+	int sse_max_per_ip;                 /* open event streams per client address */
+	int sse_max_total;                  /* open event streams over all clients */
+	int sse_keepalive;                  /* seconds between comment lines on a silent stream */
 };
 
 /* Fills every option with its table default. */
