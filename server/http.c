@@ -702,9 +702,12 @@ static void fit_nofile(struct http_server *s)
 	}
 	s->nofile = rl.rlim_cur == RLIM_INFINITY ? 0 : (unsigned long)rl.rlim_cur;
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
-		rlim_t room = rl.rlim_cur > (rlim_t)s->cfg.fd_reserve + 16 ?
-			      rl.rlim_cur - s->cfg.fd_reserve : 16;
-		s->max_connections = (unsigned)room;
+		/* the reserve is a guess made for the largest configuration: under a tight limit
+		 * connections keep at least half of it */
+		rlim_t half = rl.rlim_cur / 2;
+		rlim_t room = rl.rlim_cur > (rlim_t)s->cfg.fd_reserve + half ?
+			      rl.rlim_cur - s->cfg.fd_reserve : half;
+		s->max_connections = room < 16 ? 16u : (unsigned)room;
 	}
 }
 
