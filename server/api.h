@@ -1,7 +1,8 @@
 /*
  * api.h — the REST API (/api/v1): route tables of each resource file and the helpers they share
  * for JSON bodies, query parameters, problem responses, ownership checks and experiment JSON.
- * Handlers run on HTTP connection threads: they read through their own store connection
+ * Handlers run on the HTTP worker threads (a few, each serving many connections, so a handler
+ * must not block for long): they read through their own store connection
  * (daemon_reader) and write only through sched_call.
  */
 #ifndef API_H
