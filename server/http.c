@@ -20,6 +20,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -485,6 +487,13 @@ static enum MHD_Result send_response(struct http_server *s, struct MHD_Connectio
 		keep->srv = s;
 		keep->conn = c;
 		keep->fd = ci ? ci->connect_fd : -1;
+		if (keep->fd >= 0) {
+			/* a peer that vanished without closing (cable, suspended laptop) acks nothing:
+			 * the stream's next keep-alive then fails after the timeout instead of after
+			 * TCP's own retries (~15 min), and the stream's slot comes back */
+			unsigned ms = (s->cfg.timeout_s ? s->cfg.timeout_s : 15u) * 1000u;
+			setsockopt(keep->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+		}
 		mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, reader_adapter,
 						       keep, reader_free_adapter);
 		if (!mr) {
