@@ -1,7 +1,8 @@
 /*
  * api.h — the REST API (/api/v1): route tables of each resource file and the helpers they share
  * for JSON bodies, query parameters, problem responses, ownership checks and experiment JSON.
- * Handlers run on HTTP connection threads: they read through their own store connection
+ * Handlers run on the HTTP worker threads (a few, each serving many connections, so a handler
+ * must not block for long): they read through their own store connection
  * (daemon_reader) and write only through sched_call.
  */
 #ifndef API_H
@@ -32,6 +33,14 @@ const struct http_route *api_routes(int *n);
 
 /* GET /api/v1/events: the Server-Sent Events stream (api_events.c). */
 void api_events_get(void *ctx, const struct http_request *req, struct http_response *r);
+/* The event streams' hub (slot counts, and the pump thread that wakes parked streams when the
+ * scheduler writes an event). main: api_events_init before http_start, api_events_start after
+ * it, api_events_stop once the scheduler has stopped (before http_stop), api_events_free after
+ * http_stop (closing streams give their slots back). Return 0 or a negative code with errbuf. */
+int api_events_init(struct daemon *d, char *errbuf, size_t cap);
+int api_events_start(struct daemon *d, struct http_server *http, char *errbuf, size_t cap);
+void api_events_stop(struct daemon *d);
+void api_events_free(struct daemon *d);
 
 /* Static files of the dashboard (web_dir), the http fallback for GET outside /api/. */
 void api_static(void *ctx, const struct http_request *req, struct http_response *r);

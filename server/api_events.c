@@ -6,15 +6,21 @@
  * events that happen after it opened. ?experiment=ID keeps one experiment's events. A reader who
  * may see only their own runs (reads_open = false, role user) gets only their runs' and sweeps'
  * events: the rest are skipped as if filtered.
- * The stream state owns its own read-only store connection (the stream outlives the handler that
- * opened it) and is used only by its connection's thread, which blocks in the reader: libmicrohttpd
- * runs one thread per connection, and a reader that answered "nothing yet" would be polled in a
- * busy loop. The reader wakes at least every second (sched_events_wait) and ends the stream when
- * the daemon stops; a comment line every 15 s of silence keeps proxies from closing the stream
- * and lets the server find out that a client went away.
+ *
+ * A stream holds no thread while it waits: its reader never blocks; with nothing to send it
+ * answers 0 and the HTTP layer parks the connection until the pump thread (the one thread here
+ * that waits on the scheduler's event notification) calls http_streams_wake, until the HTTP
+ * tick (for the keep-alive comment, every sse_keepalive seconds of silence, which also finds
+ * peers that vanished without closing), or until the client hangs up, which ends the stream at
+ * once. Streams are counted per user, per client address and in all (the hub, under its mutex);
+ * one over a limit gets 429 naming it, and a stream's slot is given back when its connection
+ * closes. Each stream owns its own read-only store connection (the stream outlives the handler
+ * that opened it), used only from the reader, which libmicrohttpd calls on one worker at a time.
  * The route is listed in api_misc_routes (api_misc.c).
  */
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,16 +31,43 @@
 
 #define EVENTS_PAGE 100            /* events read from the store per refill */
 #define EVENTS_CATCHUP_PAGE 1000   /* store_events_after's largest page */
-#define WAIT_MS 1000               /* longest block before looking at the store again */
-#define HEARTBEAT_S 15.0
+#define PUMP_WAIT_MS 1000          /* longest block of the pump before it looks again */
+#define SETTLE_MS 50               /* second wake-up after an event: its row may not have been
+				    * committed when the first wake-up read the store */
 #define RETRY_MS 3000              /* what the client waits before reconnecting */
 #define PENDING_MAX ((size_t)4 << 20)
+#define KEY_MAX 64
+
+/* Open streams of one user or one client address. */
+struct slot_count {
+	char key[KEY_MAX];
+	int n;
+};
+
+struct events_hub {
+	struct daemon *d;
+	struct http_server *http;
+	pthread_mutex_t mu;         /* guards the counts */
+	int total;
+	struct slot_count *users, *ips;   /* entries with n > 0 */
+	int n_users, n_ips, cap;    /* cap: of each array, sse_max_total entries */
+	pthread_t pump;
+	int pump_started;
+	atomic_int quit;
+};
 
 #define SEEN_CACHE 64               /* experiments / sweeps whose visibility a stream remembers */
 
 struct sse {
 	struct daemon *d;
+	struct events_hub *hub;
 	struct store *s;
+	char user[KEY_MAX];         /* the slot held: user ("" when unauthenticated) and address */
+	char ip[KEY_MAX];
+	int has_slot;
+	int catching_up;            /* the store may hold events past `after` that the scheduler
+				     * did not announce (a resume, a restart): read before trusting
+				     * its count */
 	int64_t after;              /* last event id handled (sent or filtered out) */
 	int64_t only_exp;           /* 0 = every experiment */
 	int own_only;               /* the reader sees only events of owner's runs and sweeps */
@@ -190,43 +223,40 @@ static int event_cb(void *ctx, int64_t id, const char *kind, int64_t exp_id, con
 	return e->oom;
 }
 
-/* Fills e->buf with what is due now: events, else a heartbeat, blocking up to WAIT_MS at a time.
- * 1 = bytes ready, 0 = the daemon is stopping (end), -1 = error. */
+/* Fills e->buf with what is due now: events, else a keep-alive when the stream was silent long
+ * enough. Never blocks. 1 = bytes ready, 0 = nothing now, -1 = the daemon is stopping (end),
+ * -2 = error. */
 static int sse_fill(struct sse *e)
 {
 	struct store_err err = { 0 };
-	int unseen = 0;   /* the scheduler announced an event our snapshot did not show yet */
 	e->len = e->pos = 0;
 	if (!e->started) {
 		char first[64];
 		e->started = 1;
 		snprintf(first, sizeof first, "retry: %d\n: normlab events\n\n", RETRY_MS);
 		puts_(e, first);
-		return e->oom ? -1 : 1;
+		return e->oom ? -2 : 1;
 	}
-	for (;;) {
-		int n = store_events_after(e->s, e->after, EVENTS_PAGE, event_cb, e, &err);
-		if (n < 0 || e->oom)
-			return -1;
+	/* the scheduler's newest id, without waiting: the store is read only when it moved */
+	int64_t newest = sched_events_wait(e->d->sched, e->after, 0);
+	if (newest < 0)
+		return -1;
+	if (e->catching_up || newest > e->after) {
+		int n;
+		do {
+			n = store_events_after(e->s, e->after, EVENTS_PAGE, event_cb, e, &err);
+			if (n < 0 || e->oom)
+				return -2;
+		} while (!e->len && n == EVENTS_PAGE);   /* a full page, all filtered out */
+		e->catching_up = n == EVENTS_PAGE;
 		if (e->len)
 			return 1;
-		if (n == EVENTS_PAGE)
-			continue;   /* a full page, all filtered out: read on before waiting */
-		if (mono_now() - e->last_out >= HEARTBEAT_S) {
-			puts_(e, ": keep-alive\n\n");
-			return e->oom ? -1 : 1;
-		}
-		if (unseen) {
-			/* sched_event wakes us as soon as the row is written; if its transaction had
-			 * not committed when we looked, give it a moment instead of spinning */
-			struct timespec ts = { 0, 20 * 1000000L };
-			nanosleep(&ts, NULL);
-		}
-		int64_t newest = sched_events_wait(e->d->sched, e->after, WAIT_MS);
-		if (newest < 0)
-			return 0;
-		unseen = newest > e->after;
 	}
+	if (mono_now() - e->last_out >= (double)e->d->cfg.sse_keepalive) {
+		puts_(e, ": keep-alive\n\n");
+		return e->oom ? -2 : 1;
+	}
+	return 0;
 }
 
 static ssize_t sse_read(void *cls, char *buf, size_t max)
@@ -235,7 +265,7 @@ static ssize_t sse_read(void *cls, char *buf, size_t max)
 	if (e->pos == e->len) {
 		int rc = sse_fill(e);
 		if (rc <= 0)
-			return rc == 0 ? -1 : -2;
+			return rc == 0 ? 0 : rc == -1 ? -1 : -2;
 	}
 	size_t n = e->len - e->pos < max ? e->len - e->pos : max;
 	memcpy(buf, e->buf + e->pos, n);
@@ -244,11 +274,87 @@ static ssize_t sse_read(void *cls, char *buf, size_t max)
 	return (ssize_t)n;
 }
 
+/* ---------- slots ---------- */
+
+static struct slot_count *slot_find(struct slot_count *v, int n, const char *key)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(v[i].key, key) == 0)
+			return &v[i];
+	return NULL;
+}
+
+static void slot_drop(struct slot_count *v, int *n, const char *key)
+{
+	struct slot_count *c = slot_find(v, *n, key);
+	if (c && --c->n == 0)
+		*c = v[--*n];
+}
+
+/*
+ * Takes a stream slot for user (may be "") at address ip, or answers 429 naming the limit that
+ * is reached and returns -1. The per-user and per-address counts have at most sse_max_total
+ * distinct keys, so their arrays never grow.
+ */
+static int slot_take(struct events_hub *h, const char *user, const char *ip,
+		     struct http_response *r)
+{
+	const struct config *cfg = &h->d->cfg;
+	char det[256];
+	det[0] = '\0';
+	pthread_mutex_lock(&h->mu);
+	struct slot_count *u = user[0] ? slot_find(h->users, h->n_users, user) : NULL;
+	struct slot_count *a = slot_find(h->ips, h->n_ips, ip);
+	if (u && u->n >= cfg->sse_max_per_user)
+		snprintf(det, sizeof det, "user %s already holds %d event streams, the limit "
+			 "(sse_max_per_user = %d): close one first", user, u->n,
+			 cfg->sse_max_per_user);
+	else if (a && a->n >= cfg->sse_max_per_ip)
+		snprintf(det, sizeof det, "client %s already holds %d event streams, the limit "
+			 "(sse_max_per_ip = %d): close one first", ip, a->n, cfg->sse_max_per_ip);
+	else if (h->total >= cfg->sse_max_total || h->total >= h->cap)
+		snprintf(det, sizeof det, "the server already holds %d event streams, the limit "
+			 "(sse_max_total = %d)", h->total, cfg->sse_max_total);
+	if (det[0]) {
+		pthread_mutex_unlock(&h->mu);
+		http_problem(r, 429, "too_many_streams", det, NULL, NULL, 0);
+		return -1;
+	}
+	if (user[0] && !u) {
+		u = &h->users[h->n_users++];
+		snprintf(u->key, sizeof u->key, "%s", user);
+		u->n = 0;
+	}
+	if (!a) {
+		a = &h->ips[h->n_ips++];
+		snprintf(a->key, sizeof a->key, "%s", ip);
+		a->n = 0;
+	}
+	if (u)
+		u->n++;
+	a->n++;
+	h->total++;
+	pthread_mutex_unlock(&h->mu);
+	return 0;
+}
+
+static void slot_give(struct events_hub *h, const char *user, const char *ip)
+{
+	pthread_mutex_lock(&h->mu);
+	if (user[0])
+		slot_drop(h->users, &h->n_users, user);
+	slot_drop(h->ips, &h->n_ips, ip);
+	h->total--;
+	pthread_mutex_unlock(&h->mu);
+}
+
 static void sse_free(void *cls)
 {
 	struct sse *e = cls;
 	if (!e)
 		return;
+	if (e->has_slot)
+		slot_give(e->hub, e->user, e->ip);
 	store_close(e->s);
 	nl_free(e->buf);
 	nl_free(e);
@@ -304,9 +410,30 @@ void api_events_get(void *ctx, const struct http_request *req, struct http_respo
 	}
 	if (api_query_int(req, r, "experiment", 1, INT64_MAX, 0, &only) != 0)
 		return;
-	struct store *s = api_reader(d, r);
-	if (!s)
+	if (!d->events) {
+		http_problem(r, 503, "stopping", "the daemon is shutting down", NULL, NULL, 0);
 		return;
+	}
+	struct sse *e = nl_calloc(1, sizeof *e);
+	if (!e) {
+		http_problem(r, 500, "internal", "out of memory", NULL, NULL, 0);
+		return;
+	}
+	e->d = d;
+	e->hub = d->events;
+	snprintf(e->user, sizeof e->user, "%s", req->authed ? req->user : "");
+	snprintf(e->ip, sizeof e->ip, "%s", req->client);
+	if (slot_take(e->hub, e->user, e->ip, r) != 0) {
+		nl_free(e);
+		return;
+	}
+	e->has_slot = 1;
+	struct store *s = api_reader(d, r);
+	if (!s) {
+		sse_free(e);
+		return;
+	}
+	e->s = s;
 	if (only && req->read_own_only) {
 		struct store_experiment x;
 		char what[48];
@@ -315,20 +442,20 @@ void api_events_get(void *ctx, const struct http_request *req, struct http_respo
 		snprintf(what, sizeof what, "experiment %" PRId64, only);
 		if (store_experiment_get(s, only, &x, &err) != 0) {
 			api_store_problem(r, &err, what);
-			store_close(s);
+			sse_free(e);
 			return;
 		}
 		hide = api_hide_unless_readable(req, r, x.owner, what);
 		store_experiment_clear(&x);
 		if (hide) {
-			store_close(s);
+			sse_free(e);
 			return;
 		}
 	}
 	if (after < 0) {
 		int rc = newest_event(d, s, &after, &err);
 		if (rc != 0) {
-			store_close(s);
+			sse_free(e);
 			if (rc > 0)
 				http_problem(r, 503, "stopping", "the daemon is shutting down", NULL,
 					     NULL, 0);
@@ -337,15 +464,8 @@ void api_events_get(void *ctx, const struct http_request *req, struct http_respo
 			return;
 		}
 	}
-	struct sse *e = nl_calloc(1, sizeof *e);
-	if (!e) {
-		store_close(s);
-		http_problem(r, 500, "internal", "out of memory", NULL, NULL, 0);
-		return;
-	}
-	e->d = d;
-	e->s = s;
 	e->after = after;
+	e->catching_up = 1;
 	e->only_exp = only;
 	e->own_only = req->read_own_only;
 	snprintf(e->owner, sizeof e->owner, "%s", req->user);
@@ -355,4 +475,92 @@ void api_events_get(void *ctx, const struct http_request *req, struct http_respo
 	r->reader = sse_read;
 	r->reader_free = sse_free;
 	r->reader_cls = e;
+}
+
+/* ---------- the hub and its pump ---------- */
+
+/*
+ * Waits on the scheduler's event notification and wakes the parked streams when an event was
+ * written, once more SETTLE_MS later, and when the daemon stops (they then end).
+ */
+static void *pump_main(void *arg)
+{
+	struct events_hub *h = arg;
+	int64_t seen = sched_events_wait(h->d->sched, INT64_MAX, 0);
+	int settle = 0;
+	while (seen >= 0 && !atomic_load(&h->quit)) {
+		int64_t n = sched_events_wait(h->d->sched, seen, settle ? SETTLE_MS : PUMP_WAIT_MS);
+		if (n < 0) {
+			http_streams_wake(h->http);
+			break;
+		}
+		if (n > seen) {
+			seen = n;
+			settle = 1;
+			http_streams_wake(h->http);
+		} else if (settle) {
+			settle = 0;
+			http_streams_wake(h->http);
+		}
+	}
+	return NULL;
+}
+
+int api_events_init(struct daemon *d, char *errbuf, size_t cap)
+{
+	struct events_hub *h = nl_calloc(1, sizeof *h);
+	int slots = d->cfg.sse_max_total;
+	if (h) {
+		h->users = nl_calloc((size_t)slots, sizeof *h->users);
+		h->ips = nl_calloc((size_t)slots, sizeof *h->ips);
+	}
+	if (!h || !h->users || !h->ips) {
+		if (h) {
+			nl_free(h->users);
+			nl_free(h->ips);
+		}
+		nl_free(h);
+		snprintf(errbuf, cap, "out of memory for %d event stream slots", slots);
+		return NL_ENOMEM;
+	}
+	h->d = d;
+	h->cap = slots;
+	pthread_mutex_init(&h->mu, NULL);
+	d->events = h;
+	return 0;
+}
+
+int api_events_start(struct daemon *d, struct http_server *http, char *errbuf, size_t cap)
+{
+	struct events_hub *h = d->events;
+	h->http = http;
+	if (pthread_create(&h->pump, NULL, pump_main, h) != 0) {
+		snprintf(errbuf, cap, "cannot start the event pump thread");
+		return NL_EIO;
+	}
+	h->pump_started = 1;
+	return 0;
+}
+
+void api_events_stop(struct daemon *d)
+{
+	struct events_hub *h = d->events;
+	if (!h || !h->pump_started)
+		return;
+	atomic_store(&h->quit, 1);
+	pthread_join(h->pump, NULL);
+	h->pump_started = 0;
+}
+
+void api_events_free(struct daemon *d)
+{
+	struct events_hub *h = d->events;
+	if (!h)
+		return;
+	api_events_stop(d);
+	d->events = NULL;
+	pthread_mutex_destroy(&h->mu);
+	nl_free(h->users);
+	nl_free(h->ips);
+	nl_free(h);
 }

@@ -138,6 +138,27 @@ static const struct config_row config_table[] = {
 	{ "events_prune_every", CONFIG_T_INT, FIELD(events_prune_every), "3600", 1, 604800, NULL,
 	  "SECONDS", NULL, "seconds between event prunes (the first runs this long after start)",
 	  NULL },
+	/* connections (issue 9, net): an event-driven server whose limits one client cannot
+	 * exhaust; every limit below is per daemon */
+	{ "http_threads", CONFIG_T_INT, FIELD(http_threads), "4", 1, 64, NULL, "N", NULL,
+	  "HTTP worker threads; each serves many connections (event-driven, epoll)", NULL },
+	{ "http_max_connections", CONFIG_T_INT, FIELD(http_max_connections), "2048", 16, 65536,
+	  NULL, "N", NULL,
+	  "open HTTP connections at most, over all clients (lowered to fit the open-file limit)",
+	  NULL },
+	{ "http_max_per_ip", CONFIG_T_INT, FIELD(http_max_per_ip), "32", 0, 65536, NULL, "N", NULL,
+	  "open HTTP connections one client address may hold; 0 = no limit", NULL },
+	{ "http_timeout", CONFIG_T_INT, FIELD(http_timeout), "15", 1, 3600, NULL, "SECONDS", NULL,
+	  "a connection silent this long (idle, or a slow header or body) is closed", NULL },
+	{ "sse_max_per_user", CONFIG_T_INT, FIELD(sse_max_per_user), "8", 1, 65536, NULL, "N",
+	  NULL, "open event streams (GET /api/v1/events) one token's user may hold", NULL },
+	{ "sse_max_per_ip", CONFIG_T_INT, FIELD(sse_max_per_ip), "16", 1, 65536, NULL, "N", NULL,
+	  "open event streams one client address may hold", NULL },
+	{ "sse_max_total", CONFIG_T_INT, FIELD(sse_max_total), "256", 1, 65536, NULL, "N", NULL,
+	  "open event streams over all clients (each holds a database connection)", NULL },
+	{ "sse_keepalive", CONFIG_T_INT, FIELD(sse_keepalive), "15", 1, 300, NULL, "SECONDS", NULL,
+	  "a silent event stream gets a comment line this often, which finds clients that vanished",
+	  NULL },
 };
 
 #define CONFIG_NROWS (sizeof config_table / sizeof config_table[0])

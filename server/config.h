@@ -78,6 +78,15 @@ struct config {
 	int events_keep_days;               /* prune events older than this; 0 = no age limit */
 	int events_keep_rows;               /* keep the newest N events; 0 = no count limit */
 	int events_prune_every;             /* seconds between prunes */
+	/* connections (issue 9, net) */
+	int http_threads;                   /* libmicrohttpd worker threads, 1..64 */
+	int http_max_connections;           /* open connections over all clients, 16..65536 */
+	int http_max_per_ip;                /* open connections per client address; 0 = no limit */
+	int http_timeout;                   /* seconds of silence before a connection is closed */
+	int sse_max_per_user;               /* open event streams per token's user */
+	int sse_max_per_ip;                 /* open event streams per client address */
+	int sse_max_total;                  /* open event streams over all clients */
+	int sse_keepalive;                  /* seconds between comment lines on a silent stream */
 };
 
 /* Fills every option with its table default. */

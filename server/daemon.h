@@ -21,6 +21,7 @@ struct daemon {
 	double started_at;          /* unix seconds */
 	char version[32];
 	char blas[256];             /* blas_describe() at start */
+	struct events_hub *events;  /* event stream slots and pump (api_events.c); own mutex */
 };
 
 /* Opens a read-only store connection for the calling thread; close it with store_close. */

@@ -2,18 +2,39 @@
  * http.c — libmicrohttpd glue: collects the body (capped), matches the route, authenticates,
  * checks JSON depth, calls the handler, and turns its http_response into an MHD response.
  * Per-request state lives in the connection's con_cls and is freed in the completion callback.
+ *
+ * libmicrohttpd runs event-driven: a few worker threads, each polling many connections with
+ * epoll, so an idle or slow connection costs a socket and a little memory, never a thread; a
+ * per-address limit and a short silence timeout keep one client from holding them all.
+ * Streams (CSV/NDJSON export, SSE) are read through a callback on the worker thread; one that
+ * has nothing to send yet must not be polled in a loop nor block the worker, so its connection
+ * is suspended ("parked") and the watcher thread resumes it: when http_streams_wake is called,
+ * when the tick passes, or at once (ending the stream) when the peer hangs up, which a
+ * suspended connection would otherwise not notice. The parked list is guarded by mu; only the
+ * watcher (and http_stop, after the watcher is gone) resumes parked connections.
  */
+#define _GNU_SOURCE   /* POLLRDHUP */
 #include "http.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "nl.h"
+
+struct stream;
 
 struct http_server {
 	struct MHD_Daemon *d;
@@ -22,6 +43,31 @@ struct http_server {
 	int n_routes;
 	void *ctx;
 	int port;
+	unsigned max_connections;   /* what MHD got: cfg's, lowered to fit RLIMIT_NOFILE */
+	unsigned long nofile;       /* the open-file limit after raising it */
+	/* parked streams and the watcher (mu) */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;          /* n_resuming reached 0 */
+	struct stream *parked;
+	int n_parked;
+	int n_resuming;             /* resumed, their reader not yet called again */
+	int wake_all;               /* http_streams_wake since the watcher last looked */
+	int stopping;
+	int wake_fd;                /* eventfd: the watcher's poll wakes up */
+	pthread_t watcher;
+	int watcher_started;
+};
+
+/* A streamed response: the handler's reader plus what parking its connection needs. */
+struct stream {
+	struct http_response r;     /* reader, reader_free, reader_cls */
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	int fd;                     /* the connection's socket, polled for hang-up while parked */
+	int parked;                 /* suspended and in srv->parked (srv->mu) */
+	int resumed;                /* counted in srv->n_resuming (srv->mu) */
+	int gone;                   /* the peer hung up while parked: end without reading */
+	struct stream *next;
 };
 
 struct req_state {
@@ -256,37 +302,212 @@ static int route_match(const char *pattern, const char *path, int64_t *params, c
 	return *pattern == '\0' && *path == '\0';
 }
 
+static double mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static void poke_watcher(struct http_server *s)
+{
+	uint64_t one = 1;
+	if (write(s->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+		return;   /* EAGAIN: the counter is full, so a wake-up is pending anyway */
+}
+
+/* Resumes a parked stream's connection; its reader runs again on the worker. Under mu. */
+static void unpark(struct http_server *s, struct stream *st)
+{
+	for (struct stream **p = &s->parked; *p; p = &(*p)->next) {
+		if (*p == st) {
+			*p = st->next;
+			break;
+		}
+	}
+	st->next = NULL;
+	st->parked = 0;
+	s->n_parked--;
+	if (!st->resumed) {
+		st->resumed = 1;
+		s->n_resuming++;
+	}
+	MHD_resume_connection(st->conn);
+}
+
+static void resumed_done(struct http_server *s, struct stream *st)
+{
+	if (st->resumed) {
+		st->resumed = 0;
+		if (--s->n_resuming == 0)
+			pthread_cond_broadcast(&s->cv);
+	}
+}
+
 static ssize_t reader_adapter(void *cls, uint64_t pos, char *buf, size_t max)
 {
-	struct http_response *r = cls;
+	struct stream *st = cls;
+	struct http_server *s = st->srv;
 	(void)pos;
-	ssize_t n = r->reader(r->reader_cls, buf, max);
+	pthread_mutex_lock(&s->mu);
+	resumed_done(s, st);
+	int gone = st->gone;
+	pthread_mutex_unlock(&s->mu);
+	if (gone)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	ssize_t n = st->r.reader(st->r.reader_cls, buf, max);
 	if (n == -1)
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	if (n < 0)
 		return MHD_CONTENT_READER_END_WITH_ERROR;
-	return n;
+	if (n > 0)
+		return n;
+	/* nothing yet: park instead of being called again at once (a busy loop) or blocking */
+	pthread_mutex_lock(&s->mu);
+	if (s->stopping || st->fd < 0) {
+		pthread_mutex_unlock(&s->mu);
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	}
+	MHD_suspend_connection(st->conn);
+	st->parked = 1;
+	st->next = s->parked;
+	s->parked = st;
+	s->n_parked++;
+	pthread_mutex_unlock(&s->mu);
+	poke_watcher(s);   /* so it polls this socket for a hang-up */
+	return 0;
 }
 
 static void reader_free_adapter(void *cls)
 {
-	struct http_response *r = cls;
-	if (r->reader_free)
-		r->reader_free(r->reader_cls);
-	nl_free(r);
+	struct stream *st = cls;
+	struct http_server *s = st->srv;
+	pthread_mutex_lock(&s->mu);
+	if (st->parked)   /* not expected: libmicrohttpd does not close suspended connections */
+		unpark(s, st);
+	resumed_done(s, st);
+	pthread_mutex_unlock(&s->mu);
+	if (st->r.reader_free)
+		st->r.reader_free(st->r.reader_cls);
+	nl_free(st);
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *c, struct http_response *r)
+/*
+ * The watcher: polls the parked connections' sockets for a hang-up and its eventfd for wake-ups,
+ * and resumes streams as the header of this file says. Snapshot pointers stay valid across the
+ * unlocked poll because only this thread takes streams off the parked list.
+ */
+static void *watcher_main(void *arg)
+{
+	struct http_server *s = arg;
+	struct pollfd *pf = NULL;
+	struct stream **who = NULL;
+	size_t cap = 0;
+	double tick = s->cfg.stream_tick_ms ? s->cfg.stream_tick_ms : 1000;
+	double next_tick = mono_ms() + tick;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->stopping) {
+		size_t n = 1;
+		if ((size_t)s->n_parked + 1 > cap) {
+			size_t ncap = ((size_t)s->n_parked + 1) * 2;
+			struct pollfd *np = nl_realloc(pf, ncap * sizeof *np);
+			if (np)
+				pf = np;
+			struct stream **nw = np ? nl_realloc(who, ncap * sizeof *nw) : NULL;
+			if (nw)
+				who = nw;
+			if (np && nw)
+				cap = ncap;
+		}
+		if (!pf || !who)
+			cap = 0;
+		if (cap) {
+			pf[0].fd = s->wake_fd;
+			pf[0].events = POLLIN;
+			for (struct stream *st = s->parked; st && n < cap; st = st->next) {
+				pf[n].fd = st->fd;
+				pf[n].events = POLLRDHUP;   /* not POLLIN: a pipelined byte would spin */
+				pf[n].revents = 0;
+				who[n++] = st;
+			}
+		}
+		pthread_mutex_unlock(&s->mu);
+		double left = next_tick - mono_ms();
+		int timeout = left < 0 ? 0 : (int)left + 1;
+		if (cap) {
+			pf[0].revents = 0;
+			if (poll(pf, n, timeout) < 0)
+				n = 1;
+		} else {
+			/* no memory for the poll set: fall back to the tick alone */
+			struct pollfd one = { .fd = s->wake_fd, .events = POLLIN };
+			poll(&one, 1, timeout);
+			n = 0;
+		}
+		uint64_t drained;
+		if (read(s->wake_fd, &drained, sizeof drained) < 0 && errno != EAGAIN)
+			drained = 0;
+		pthread_mutex_lock(&s->mu);
+		for (size_t i = 1; i < n; i++) {
+			if (!(pf[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) ||
+			    !who[i]->parked)
+				continue;
+			who[i]->gone = 1;
+			unpark(s, who[i]);
+		}
+		double now = mono_ms();
+		if (now >= next_tick || s->wake_all) {
+			while (s->parked)
+				unpark(s, s->parked);
+			s->wake_all = 0;
+			if (now >= next_tick)
+				next_tick = now + tick;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	nl_free(pf);
+	nl_free(who);
+	return NULL;
+}
+
+void http_streams_wake(struct http_server *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	int any = s->n_parked > 0;
+	if (any)
+		s->wake_all = 1;
+	pthread_mutex_unlock(&s->mu);
+	if (any)
+		poke_watcher(s);
+}
+
+static enum MHD_Result send_response(struct http_server *s, struct MHD_Connection *c,
+				     struct http_response *r)
 {
 	struct MHD_Response *mr;
 	if (r->reader) {
-		struct http_response *keep = nl_malloc(sizeof *keep);
+		struct stream *keep = nl_calloc(1, sizeof *keep);
 		if (!keep) {
 			if (r->reader_free)
 				r->reader_free(r->reader_cls);
 			return MHD_NO;
 		}
-		*keep = *r;
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		keep->r = *r;
+		keep->srv = s;
+		keep->conn = c;
+		keep->fd = ci ? ci->connect_fd : -1;
+		if (keep->fd >= 0) {
+			/* a peer that vanished without closing (cable, suspended laptop) acks nothing:
+			 * the stream's next keep-alive then fails after the timeout instead of after
+			 * TCP's own retries (~15 min), and the stream's slot comes back */
+			unsigned ms = (s->cfg.timeout_s ? s->cfg.timeout_s : 15u) * 1000u;
+			setsockopt(keep->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+		}
 		mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, reader_adapter,
 						       keep, reader_free_adapter);
 		if (!mr) {
@@ -326,6 +547,23 @@ static enum MHD_Result send_response(struct MHD_Connection *c, struct http_respo
 	return ok;
 }
 
+/* The peer's address as text ("127.0.0.1", "::1"); "" when unknown. */
+static void client_address(struct MHD_Connection *c, char *out, size_t cap)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	out[0] = '\0';
+	if (!ci || !ci->client_addr)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+			  (socklen_t)cap);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+			  (socklen_t)cap);
+}
+
 static void dispatch(struct http_server *s, struct MHD_Connection *c, const char *url,
 		     const char *method, struct req_state *st, struct http_response *resp)
 {
@@ -336,6 +574,7 @@ static void dispatch(struct http_server *s, struct MHD_Connection *c, const char
 	req.conn = c;
 	req.body = st->buf;
 	req.body_len = st->len;
+	client_address(c, req.client, sizeof req.client);
 
 	if (st->too_big) {
 		char d[128];
@@ -473,7 +712,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct http_response resp;
 	memset(&resp, 0, sizeof resp);
 	dispatch(s, c, url, method, st, &resp);
-	return send_response(c, &resp);
+	return send_response(s, c, &resp);
 }
 
 static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -487,6 +726,33 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
 		nl_free(st->buf);
 		nl_free(st);
 		*con_cls = NULL;
+	}
+}
+
+/*
+ * Every connection is a descriptor: raise the soft open-file limit as far as the hard limit
+ * allows, and lower the connection limit to what then fits beside fd_reserve descriptors.
+ */
+static void fit_nofile(struct http_server *s)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)s->max_connections + s->cfg.fd_reserve;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		struct rlimit up = rl;
+		up.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
+	}
+	s->nofile = rl.rlim_cur == RLIM_INFINITY ? 0 : (unsigned long)rl.rlim_cur;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		/* the reserve is a guess made for the largest configuration: under a tight limit
+		 * connections keep at least half of it */
+		rlim_t half = rl.rlim_cur / 2;
+		rlim_t room = rl.rlim_cur > (rlim_t)s->cfg.fd_reserve + half ?
+			      rl.rlim_cur - s->cfg.fd_reserve : half;
+		s->max_connections = room < 16 ? 16u : (unsigned)room;
 	}
 }
 
@@ -510,35 +776,99 @@ int http_start(struct http_server **out, const struct http_config *cfg,
 	s->routes = routes;
 	s->n_routes = n_routes;
 	s->ctx = ctx;
+	s->max_connections = cfg->max_connections ? cfg->max_connections : 1024u;
+	fit_nofile(s);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->wake_fd < 0) {
+		snprintf(errbuf, cap, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	if (pthread_create(&s->watcher, NULL, watcher_main, s) != 0) {
+		snprintf(errbuf, cap, "cannot start the stream watcher thread");
+		goto fail;
+	}
+	s->watcher_started = 1;
+	/* epoll where libmicrohttpd has it (Linux), else its own best choice */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+			 (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL :
+			  MHD_USE_AUTO);
+	unsigned threads = cfg->threads ? cfg->threads : 1;
 	errno = 0;
-	s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
-				(uint16_t)cfg->port, NULL, NULL, on_request, s,
+	s->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 				MHD_OPTION_NOTIFY_COMPLETED, on_done, s,
-				MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections ? cfg->max_connections : 256u,
-				MHD_OPTION_CONNECTION_TIMEOUT, 300u,
+				/* split evenly among the workers by libmicrohttpd */
+				MHD_OPTION_CONNECTION_LIMIT, s->max_connections,
+				/* counted over all workers */
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
+				MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 15u,
+				/* 1 = no pool: the one polling thread does the work */
+				threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads,
 				MHD_OPTION_END);
 	if (!s->d) {
 		snprintf(errbuf, cap, "cannot listen on %s:%d: %s", cfg->host, cfg->port,
 			 errno ? strerror(errno) : "libmicrohttpd refused to start");
-		nl_free(s);
-		return NL_EIO;
+		goto fail;
 	}
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = info ? info->port : cfg->port;
 	*out = s;
 	return 0;
+fail:
+	if (s->watcher_started) {
+		pthread_mutex_lock(&s->mu);
+		s->stopping = 1;
+		pthread_mutex_unlock(&s->mu);
+		poke_watcher(s);
+		pthread_join(s->watcher, NULL);
+	}
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	nl_free(s);
+	return NL_EIO;
 }
 
 void http_stop(struct http_server *s)
 {
 	if (!s)
 		return;
+	/* No connection may stay suspended through MHD_stop_daemon: stop parking, resume every
+	 * parked stream (a stream called while stopping ends instead of parking again), and give
+	 * the workers a moment to take them back. */
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	pthread_mutex_unlock(&s->mu);
+	poke_watcher(s);
+	pthread_join(s->watcher, NULL);
+	pthread_mutex_lock(&s->mu);
+	while (s->parked)
+		unpark(s, s->parked);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	while (s->n_resuming > 0)
+		if (pthread_cond_timedwait(&s->cv, &s->mu, &until) != 0)
+			break;   /* a client that reads nothing: its connection is resumed anyway */
+	pthread_mutex_unlock(&s->mu);
 	MHD_stop_daemon(s->d);
+	close(s->wake_fd);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
 	nl_free(s);
 }
 
 int http_port(const struct http_server *s)
 {
 	return s->port;
+}
+
+unsigned http_max_connections(const struct http_server *s, unsigned long *nofile)
+{
+	if (nofile)
+		*nofile = s->nofile;
+	return s->max_connections;
 }

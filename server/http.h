@@ -3,8 +3,11 @@
  * request bodies collected under a hard byte cap, a JSON nesting cap checked before any parser
  * sees the body, bearer-token authentication through a callback, RFC 9457 problem+json errors,
  * and streamed responses (CSV/NDJSON export, Server-Sent Events).
- * Threading: libmicrohttpd runs one thread per connection; handlers run on those threads and must
- * only touch shared state through thread-safe APIs. The server struct is owned by main.
+ * Threading: libmicrohttpd runs event-driven on a small pool of worker threads (epoll), each
+ * serving many connections; handlers and stream readers run on those workers, so they must not
+ * block for long (a slow handler delays the other connections of its worker), and must only
+ * touch shared state through thread-safe APIs. A stream with nothing to send parks its
+ * connection instead of blocking (see http_reader_fn). The server struct is owned by main.
  */
 #ifndef HTTP_H
 #define HTTP_H
@@ -32,10 +35,17 @@ struct http_request {
 	int read_own_only;              /* reads_open is false and the role is user: the handler
 					 * shows only runs and sweeps whose owner is `user` */
 	char user[64];                  /* token's user when authed */
+	char client[48];                /* the peer's address as text ("127.0.0.1"), "" unknown */
 };
 
-/* Streamed body: called for the next bytes; returns bytes written, 0 = wait and call again
- * (SSE), -1 = end of stream, -2 = error. free_fn releases cls when the connection closes. */
+/*
+ * Streamed body: called on a worker thread for the next bytes; returns bytes written, -1 = end
+ * of stream, -2 = error, or 0 = nothing yet: the connection is then parked (no thread waits on
+ * it) and the reader is called again after http_streams_wake, after at most stream_tick_ms, or
+ * never if the peer hangs up meanwhile (the stream ends; free_fn runs at once). Returning 0
+ * while the server stops ends the stream. A reader must not block. free_fn releases cls when
+ * the connection closes.
+ */
 typedef ssize_t (*http_reader_fn)(void *cls, char *buf, size_t max);
 typedef void (*http_free_fn)(void *cls);
 
@@ -90,7 +100,13 @@ struct http_config {
 	size_t max_body;                /* bytes; larger bodies get 413 */
 	int max_json_depth;             /* deeper JSON gets 400 before parsing */
 	int reads_open;
-	unsigned max_connections;
+	unsigned threads;               /* worker threads (each serves many connections); 0 = 1 */
+	unsigned max_connections;       /* over all clients; lowered to fit RLIMIT_NOFILE; 0 = 1024 */
+	unsigned max_per_ip;            /* connections one client address may hold; 0 = no limit */
+	unsigned timeout_s;             /* silence (idle, slow header or body) before a connection
+					 * is closed; 0 = 15 */
+	unsigned stream_tick_ms;        /* parked streams are called again this often; 0 = 1000 */
+	unsigned fd_reserve;            /* descriptors kept free of connections (database, files) */
 	http_auth_fn auth;              /* NULL = no tokens: every write gets 401 */
 	void *auth_ctx;
 	http_session_fn session;        /* NULL = session cookies are ignored */
@@ -104,9 +120,16 @@ struct http_server;
 /* Starts listening; routes are borrowed for the server's lifetime. ctx goes to every handler. */
 int http_start(struct http_server **out, const struct http_config *cfg,
 	       const struct http_route *routes, int n_routes, void *ctx, char *errbuf, size_t cap);
-/* Stops accepting and waits for connection threads (streams see their reader freed). */
+/* Stops accepting, ends parked streams, closes every connection (streams see their reader
+ * freed) and joins the server's threads. */
 void http_stop(struct http_server *s);
 int http_port(const struct http_server *s);
+/* The connection limit in force (after fitting the open-file limit) and that limit (0 =
+ * unlimited) in *nofile when non-NULL. */
+unsigned http_max_connections(const struct http_server *s, unsigned long *nofile);
+/* Calls every parked stream's reader again soon (something it waits for happened). Any thread;
+ * s may be NULL. */
+void http_streams_wake(struct http_server *s);
 
 /* Query argument `key` of the request, or NULL. Borrowed for the request's lifetime. */
 const char *http_query(const struct http_request *req, const char *key);

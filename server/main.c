@@ -132,7 +132,14 @@ int main(int argc, char **argv)
 		.max_body = (size_t)d.cfg.max_body_bytes,
 		.max_json_depth = d.cfg.max_json_depth,
 		.reads_open = d.cfg.reads_open,
-		.max_connections = 256,
+		.threads = (unsigned)d.cfg.http_threads,
+		.max_connections = (unsigned)d.cfg.http_max_connections,
+		.max_per_ip = (unsigned)d.cfg.http_max_per_ip,
+		.timeout_s = (unsigned)d.cfg.http_timeout,
+		.stream_tick_ms = 1000,
+		/* the database, corpora, checkpoints, and each event stream's store connection */
+		.fd_reserve = 256 + 4u * (unsigned)d.cfg.sse_max_total +
+			      8u * (unsigned)d.cfg.max_runs + 4u * (unsigned)d.cfg.http_threads,
 		.auth = d.cfg.tokens_file[0] ? auth_cb : NULL,
 		.auth_ctx = d.tokens,
 		.session = d.cfg.tokens_file[0] ? session_cb : NULL,
@@ -140,20 +147,37 @@ int main(int argc, char **argv)
 		.fallback = api_static,
 	};
 	struct http_server *http = NULL;
-	if (http_start(&http, &hc, routes, n_routes, &d, errbuf, sizeof errbuf) != 0) {
+	if (api_events_init(&d, errbuf, sizeof errbuf) != 0 ||
+	    http_start(&http, &hc, routes, n_routes, &d, errbuf, sizeof errbuf) != 0) {
 		LOG_ERROR("%s", errbuf);
 		goto out;
 	}
+	if (api_events_start(&d, http, errbuf, sizeof errbuf) != 0) {
+		LOG_ERROR("%s", errbuf);
+		http_stop(http);
+		goto out;
+	}
+	unsigned long nofile = 0;
+	unsigned max_conn = http_max_connections(http, &nofile);
+	if (max_conn < (unsigned)d.cfg.http_max_connections)
+		LOG_WARN("http_max_connections lowered from %d to %u to fit the open-file limit "
+			 "(%lu; raise it with ulimit -n or LimitNOFILE=)", d.cfg.http_max_connections,
+			 max_conn, nofile);
+	LOG_INFO("HTTP: %d worker thread%s, at most %u connections (%d per client), %d s timeout",
+		 d.cfg.http_threads, d.cfg.http_threads == 1 ? "" : "s", max_conn,
+		 d.cfg.http_max_per_ip, d.cfg.http_timeout);
 	LOG_INFO("normlabd %s listening on http://%s:%d (db %s, runs %s, %d run%s × budget %d threads)",
 		 d.version, d.cfg.listen_host, http_port(http), d.cfg.db, d.cfg.runs_dir,
 		 d.cfg.max_runs, d.cfg.max_runs == 1 ? "" : "s", d.cfg.thread_budget);
 	LOG_INFO("BLAS: %s", d.blas);
 	sched_run(d.sched);
+	api_events_stop(&d);
 	http_stop(http);
 	LOG_INFO("stopped cleanly");
 	rc = 0;
 out:
 	reload_stop();
+	api_events_free(&d);
 	sched_free(d.sched);
 	session_table_free(d.sessions);
 	tokens_free(d.tokens);

@@ -109,7 +109,7 @@ static void test_defaults(void)
 		int rc = config_set(&c, config_option_name(i), config_option_default(i), &err);
 		CHECKF(rc == 0, "%s: %s", config_option_name(i), err.msg);
 	}
-	CHECK(i == 32);   /* the 15 before issue 9, storage (2), perms (1), quotas (14) */
+	CHECK(i == 40);   /* the 15 before issue 9, storage (2), perms (1), quotas (14), net (8) */
 }
 
 static void test_set_values(void)
