@@ -17,5 +17,6 @@ uint64_t spec_mem_estimate(const struct spec *s)
 	reals += (uint64_t)lay.B * lay.T * lay.C;              /* probe scratch (median selection) */
 	uint64_t bytes = reals * sizeof(float) + 2 * (uint64_t)lay.B * lay.T * sizeof(int);
 	gpt_layout_free(&lay);
-	return bytes;
+	/* the corpus is mapped whole: its pages are the run's as much as the activations are */
+	return bytes + s->data.bytes;
 }

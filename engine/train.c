@@ -12,16 +12,12 @@
 #include "norm.h"
 #include "probes.h"
 
-int trainer_init(struct trainer *t, const struct spec *s, const char *corpus, struct nl_err *err)
+/* Everything but the data, which t->data already holds (t->spec set, the rest zero). */
+static int init_rest(struct trainer *t, struct nl_err *err)
 {
+	const struct spec *s = &t->spec;
 	int rc;
 	struct rng init_rng;
-	memset(t, 0, sizeof *t);
-	t->spec = *s;
-	t->val_loss = NAN;
-	rc = data_load(&t->data, corpus, s->data.val_fraction, s->model.seq_len, err);
-	if (rc)
-		return rc;
 	rc = gpt_init(&t->model, s, err);
 	if (rc)
 		goto fail;
@@ -51,6 +47,25 @@ int trainer_init(struct trainer *t, const struct spec *s, const char *corpus, st
 fail:
 	trainer_free(t);
 	return rc;
+}
+
+int trainer_init(struct trainer *t, const struct spec *s, const char *corpus, struct nl_err *err)
+{
+	memset(t, 0, sizeof *t);
+	t->spec = *s;
+	t->val_loss = NAN;
+	int rc = data_load(&t->data, corpus, s->data.val_fraction, s->model.seq_len, err);
+	return rc ? rc : init_rest(t, err);
+}
+
+int trainer_init_fd(struct trainer *t, const struct spec *s, int fd, const char *label,
+		    struct nl_err *err)
+{
+	memset(t, 0, sizeof *t);
+	t->spec = *s;
+	t->val_loss = NAN;
+	int rc = data_map_fd(&t->data, fd, label, s->data.val_fraction, s->model.seq_len, err);
+	return rc ? rc : init_rest(t, err);
 }
 
 void trainer_free(struct trainer *t)

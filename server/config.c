@@ -68,7 +68,7 @@ static const struct config_row config_table[] = {
 	{ "runs_dir", CONFIG_T_STRING, FIELD(runs_dir), "var/runs", 1, 0, NULL, "DIR", "runs",
 	  "directory for each run's checkpoints and outputs", NULL },
 	{ "data_dir", CONFIG_T_STRING, FIELD(data_dir), "var/data", 1, 0, NULL, "DIR", NULL,
-	  "directory holding the training corpora", NULL },
+	  "the first data root: corpora a spec may name (see data_dirs)", NULL },
 	{ "tokens_file", CONFIG_T_STRING, FIELD(tokens_file), "", 0, 0, NULL, "FILE", "tokens",
 	  "API tokens, one 'TOKEN USER ROLE' per line; empty = no tokens, so every write is refused",
 	  NULL },
@@ -92,6 +92,10 @@ static const struct config_row config_table[] = {
 	  NULL, "least severe messages logged", NULL },
 	{ "web_dir", CONFIG_T_STRING, FIELD(web_dir), "web", 1, 0, NULL, "DIR", NULL,
 	  "directory of the web UI's static files", NULL },
+	/* issue 9, data roots: specs name corpora inside data_dir and these, never other files */
+	{ "data_dirs", CONFIG_T_STRING, FIELD(data_dirs), "", 0, 0, NULL, "DIR:DIR", NULL,
+	  "more data roots after data_dir, colon-separated; a spec's data.path names a dataset "
+	  "or a relative path inside a root", NULL },
 };
 
 #define CONFIG_NROWS (sizeof config_table / sizeof config_table[0])

@@ -47,7 +47,7 @@ struct config {
 	int listen_port;                    /* derived from listen: 1..65535 */
 	char db[CONFIG_PATH_MAX];           /* SQLite database file */
 	char runs_dir[CONFIG_PATH_MAX];     /* checkpoints and per-run files */
-	char data_dir[CONFIG_PATH_MAX];     /* corpora */
+	char data_dir[CONFIG_PATH_MAX];     /* the first data root (corpora) */
 	char tokens_file[CONFIG_PATH_MAX];  /* "" = no tokens: every write is refused */
 	int reads_open;                     /* 1: GET endpoints need no token */
 	int max_runs;                       /* concurrent runs, 1..64 */
@@ -59,6 +59,7 @@ struct config {
 	int64_t max_run_bytes;              /* memory one run may need, 1 MiB..1 TiB */
 	int log_level;                      /* enum log_level (log.h): debug, info, warn, error */
 	char web_dir[CONFIG_PATH_MAX];      /* static files for the web UI */
+	char data_dirs[4 * CONFIG_PATH_MAX]; /* more data roots after data_dir, ':'-separated */
 };
 
 /* Fills every option with its table default. */

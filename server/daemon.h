@@ -8,6 +8,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "dataset.h"
 #include "scheduler.h"
 #include "store.h"
 
@@ -15,6 +16,7 @@ struct daemon {
 	struct config cfg;
 	struct auth *auth;          /* NULL when no tokens file is configured */
 	struct sched *sched;
+	struct datasets *datasets;  /* data roots and registered corpora (dataset.h); thread-safe */
 	double started_at;          /* unix seconds */
 	char version[32];
 	char blas[256];             /* blas_describe() at start */

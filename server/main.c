@@ -87,9 +87,25 @@ int main(int argc, char **argv)
 	} else {
 		LOG_WARN("no tokens file (--tokens FILE): every write request will be refused with 401");
 	}
+	if (datasets_new(&d.datasets, d.cfg.data_dir, d.cfg.data_dirs, (uint64_t)d.cfg.max_run_bytes,
+			 errbuf, sizeof errbuf) != 0) {
+		LOG_ERROR("%s", errbuf);
+		return 2;
+	}
 	if (sched_new(&d.sched, &d, errbuf, sizeof errbuf) != 0) {
 		LOG_ERROR("%s", errbuf);
 		goto out;
+	}
+	{
+		/* the writer has migrated the schema: the registry can be read now */
+		struct store *rd = NULL;
+		struct store_err serr = { 0 };
+		if (daemon_reader(&d, &rd, &serr) != 0 || datasets_load(d.datasets, rd, &serr) != 0) {
+			LOG_ERROR("datasets: %s", serr.msg);
+			store_close(rd);
+			goto out;
+		}
+		store_close(rd);
 	}
 	int n_routes;
 	const struct http_route *routes = api_routes(&n_routes);
@@ -119,6 +135,7 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	sched_free(d.sched);
+	datasets_free(d.datasets);
 	auth_free(d.auth);
 	return rc;
 }

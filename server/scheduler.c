@@ -96,7 +96,7 @@ struct run {
 	int threads;
 	int64_t resume_step;
 	char dir[PATH_MAX];
-	char corpus[PATH_MAX];
+	int corpus_fd;        /* the corpus, opened beneath its data root at start; -1 after use */
 	atomic_int cancel;    /* loop sets; worker checks every step */
 	atomic_int stop;      /* shutdown: checkpoint and stop */
 	/* worker's results, read by after_work */
@@ -427,7 +427,11 @@ static void run_work(uv_work_t *w)
 		snprintf(r->error, sizeof r->error, "out of memory");
 		return;
 	}
-	if (trainer_init(&t, &r->spec, r->corpus, &err) != 0) {
+	/* messages name the dataset as the spec did, never the file behind it */
+	int rc = trainer_init_fd(&t, &r->spec, r->corpus_fd, r->spec.data.path, &err);
+	close(r->corpus_fd);   /* the mapping holds the file from here on */
+	r->corpus_fd = -1;
+	if (rc != 0) {
 		snprintf(r->error, sizeof r->error, "%s", err.msg);
 		msg_free(r->batch);
 		r->batch = NULL;
@@ -672,11 +676,16 @@ static int start_run(struct sched *s, struct store_experiment *e)
 {
 	struct store_err err = { 0 };
 	struct spec_errors errs = { 0 };
-	struct spec_limits lim = { .max_bytes = (uint64_t)s->d->cfg.max_run_bytes };
+	struct spec_limits lim;
+	struct dataset_file df;
 	struct run *r = nl_calloc(1, sizeof *r);
 	char msg[512];
 	if (!r)
 		return NL_ENOMEM;
+	/* the stored spec is parsed as a new one is: its dataset is resolved again, so a corpus
+	 * that changed or left its root since the submit fails the run here */
+	datasets_limits(s->d->datasets, (uint64_t)s->d->cfg.max_run_bytes, &lim);
+	r->corpus_fd = -1;
 	r->s = s;
 	r->id = e->id;
 	if (spec_parse(&r->spec, e->spec, strlen(e->spec), &lim, &errs) != 0) {
@@ -690,8 +699,20 @@ static int start_run(struct sched *s, struct store_experiment *e)
 		snprintf(msg, sizeof msg, "cannot create %.300s: %.100s", r->dir, strerror(errno));
 		goto fail;
 	}
-	if (data_resolve_path(r->spec.data.path, s->d->cfg.data_dir, r->corpus, sizeof r->corpus)) {
-		snprintf(msg, sizeof msg, "data.path too long");
+	/*
+	 * The file the run reads is this descriptor, opened beneath its root after the checks: a
+	 * symlink or another file swapped in now cannot reach the trainer. Its content must still
+	 * be the one the spec (and so the spec hash) names.
+	 */
+	r->corpus_fd = datasets_open(s->d->datasets, r->spec.data.path, 1, &df, msg, sizeof msg);
+	if (r->corpus_fd < 0) {
+		r->corpus_fd = -1;
+		goto fail;
+	}
+	if (strcmp(df.sha256, r->spec.data.sha256) != 0) {
+		snprintf(msg, sizeof msg, "dataset \"%.100s\" changed while the run was starting "
+			 "(sha256 %.64s, the spec names %.64s)", r->spec.data.path, df.sha256,
+			 r->spec.data.sha256);
 		goto fail;
 	}
 	r->resume_step = e->ckpt_step;
@@ -729,6 +750,8 @@ fail:
 	LOG_WARN("run %" PRId64 " failed to start: %s", e->id, msg);
 	store_experiment_set_status(s->w, e->id, STORE_FAILED, msg, daemon_now(), &err);
 	sched_event(s, s->w, "experiment.finished", e->id, "{\"status\":\"failed\"}");
+	if (r->corpus_fd >= 0)
+		close(r->corpus_fd);
 	nl_free(r);
 	return -1;
 }
