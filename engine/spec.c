@@ -1080,6 +1080,13 @@ int spec_parse(struct spec *s, const char *json, size_t len, const struct spec_l
 		goto out;
 
 	resolve_defaults(&tmp, cx.given);
+	/* the model alone over the cap: say so before looking for the corpus at all */
+	if (limits && limits->resolve_data) {
+		uint64_t max = limits->max_bytes ? limits->max_bytes : SPEC_MEM_LIMIT_DEFAULT;
+		uint64_t need = spec_mem_estimate(&tmp);
+		if (need != UINT64_MAX && need > max)
+			goto mem_check;
+	}
 	if (limits && limits->resolve_data) {
 		struct spec_error de = { "/data/path", "" };
 		rc = limits->resolve_data(limits->resolve_ctx, &tmp, &de);
@@ -1088,6 +1095,7 @@ int spec_parse(struct spec *s, const char *json, size_t len, const struct spec_l
 			goto out;
 		}
 	}
+mem_check:
 	{
 		uint64_t max = limits && limits->max_bytes ? limits->max_bytes : SPEC_MEM_LIMIT_DEFAULT;
 		uint64_t need = spec_mem_estimate(&tmp);

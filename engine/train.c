@@ -11,13 +11,36 @@
 
 #include "norm.h"
 #include "probes.h"
+#include "sha256.h"
+
+/*
+ * A spec that names its corpus's content (data.sha256, which the daemon fills at submit) trains
+ * only on exactly those bytes: they are hashed as mapped, so what the run records is what it read.
+ */
+static int check_content(const struct trainer *t, const char *label, struct nl_err *err)
+{
+	uint8_t d[SHA256_LEN];
+	char hex[65];
+	if (!t->spec.data.sha256[0])
+		return 0;
+	sha256(t->data.bytes, t->data.n, d);
+	sha256_hex(d, hex);
+	if (strcmp(hex, t->spec.data.sha256) == 0)
+		return 0;
+	return nl_err_set(err, NL_EINVAL, "data.path: %s has content sha256 %s; the spec names %s "
+			  "(the corpus changed since the spec was made)", label, hex,
+			  t->spec.data.sha256);
+}
 
 /* Everything but the data, which t->data already holds (t->spec set, the rest zero). */
-static int init_rest(struct trainer *t, struct nl_err *err)
+static int init_rest(struct trainer *t, const char *label, struct nl_err *err)
 {
 	const struct spec *s = &t->spec;
 	int rc;
 	struct rng init_rng;
+	rc = check_content(t, label, err);
+	if (rc)
+		goto fail;
 	rc = gpt_init(&t->model, s, err);
 	if (rc)
 		goto fail;
@@ -55,7 +78,7 @@ int trainer_init(struct trainer *t, const struct spec *s, const char *corpus, st
 	t->spec = *s;
 	t->val_loss = NAN;
 	int rc = data_load(&t->data, corpus, s->data.val_fraction, s->model.seq_len, err);
-	return rc ? rc : init_rest(t, err);
+	return rc ? rc : init_rest(t, corpus, err);
 }
 
 int trainer_init_fd(struct trainer *t, const struct spec *s, int fd, const char *label,
@@ -65,7 +88,7 @@ int trainer_init_fd(struct trainer *t, const struct spec *s, int fd, const char 
 	t->spec = *s;
 	t->val_loss = NAN;
 	int rc = data_map_fd(&t->data, fd, label, s->data.val_fraction, s->model.seq_len, err);
-	return rc ? rc : init_rest(t, err);
+	return rc ? rc : init_rest(t, label, err);
 }
 
 void trainer_free(struct trainer *t)

@@ -24,6 +24,7 @@ const struct http_route *api_routes(int *n)
 			{ api_sweep_routes, api_sweep_routes_n },
 			{ api_metric_routes, api_metric_routes_n },
 			{ api_misc_routes, api_misc_routes_n },
+			{ api_dataset_routes, api_dataset_routes_n },
 		};
 		for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++)
 			for (int i = 0; i < parts[p].n && count < 128; i++)

@@ -97,6 +97,7 @@ static void test_defaults(void)
 	CHECK(c.max_run_bytes == 4294967296LL);
 	CHECK(c.log_level == LOG_LEVEL_INFO);
 	CHECK(strcmp(c.web_dir, "web") == 0);
+	CHECK(strcmp(c.data_dirs, "") == 0);   /* data_dir alone is the one data root */
 	CHECK(config_check(&c, NULL) == 0);
 
 	/* every table default is itself a valid value (config_defaults ignores failures) */
@@ -106,7 +107,7 @@ static void test_defaults(void)
 		int rc = config_set(&c, config_option_name(i), config_option_default(i), &err);
 		CHECKF(rc == 0, "%s: %s", config_option_name(i), err.msg);
 	}
-	CHECK(i == 15);
+	CHECK(i == 16);
 }
 
 static void test_set_values(void)

@@ -7,7 +7,8 @@
  *     for bit, the series `normlab train` writes for the same spec uninterrupted;
  *  3. bad input of every kind gets the right 4xx problem+json naming the field or limit, the
  *     daemon stays up and nothing stored changes.
- * Binaries come from $NORMLAB_BIN (default bin/). Data: a corpus the test writes itself.
+ * Binaries come from $NORMLAB_BIN (default bin/). Data: a corpus the test writes itself into the
+ * daemon's data root (--data-dir tmp), named by its relative path "corpus.txt" as a user would.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -105,7 +106,7 @@ static const char *tiny_base(void)
 		 "{\"model\":{\"n_layer\":2,\"d_model\":32,\"n_head\":2,\"seq_len\":32},"
 		 "\"data\":{\"path\":\"%s\"},\"train\":{\"steps\":60,\"batch_size\":4,\"warmup\":5,"
 		 "\"lr\":0.003},\"probe\":{\"every\":5,\"depth_every\":20,\"samples_every\":30,"
-		 "\"samples\":64,\"val_every\":30}}", D.corpus);
+		 "\"samples\":64,\"val_every\":30}}", "corpus.txt");
 	return buf;
 }
 
@@ -304,7 +305,10 @@ static char *cli_loss(const char *spec_json, int cell)
 	snprintf(spec, sizeof spec, "%s/cell%d.json", D.tmp, cell);
 	snprintf(out, sizeof out, "%s/cli%d", D.tmp, cell);
 	dtest_write_file(spec, spec_json);
-	snprintf(cmd, sizeof cmd, "'%s/normlab' train '%s' --out '%s' 2>/dev/null", D.bindir, spec, out);
+	/* the stored spec names the corpus inside the daemon's data root: the CLI, running as the
+	 * user, reads the same file from that directory (and checks its pinned sha256) */
+	snprintf(cmd, sizeof cmd, "cd '%s' && '%s/normlab' train '%s' --out '%s' 2>/dev/null", D.tmp,
+		 D.bindir, spec, out);
 	if (system(cmd) != 0)
 		return calloc(1, 1);
 	snprintf(cmd, sizeof cmd, "%s/metrics.jsonl", out);
@@ -332,7 +336,7 @@ static void test_crash_recovery(void)
 		 "{\"model\":{\"n_layer\":2,\"d_model\":64,\"n_head\":2,\"seq_len\":64},"
 		 "\"data\":{\"path\":\"%s\"},\"train\":{\"steps\":400,\"batch_size\":8,\"warmup\":10,"
 		 "\"lr\":0.002},\"probe\":{\"every\":5,\"depth_every\":100,\"samples_every\":200,"
-		 "\"samples\":32,\"val_every\":100}}", D.corpus);
+		 "\"samples\":32,\"val_every\":100}}", "corpus.txt");
 	snprintf(body, sizeof body, "{\"base\":%s,\"grid\":{\"norm.type\":[\"rmsnorm\",\"derf\"]},"
 		 "\"seeds\":[3,4],\"name\":\"crash\"}", base);
 	CHECK(call("POST", "/api/v1/sweeps", ALICE, body, &r) == 201);
@@ -411,7 +415,7 @@ static void test_bad_input(void)
 	char body[1024];
 	snprintf(body, sizeof body, "{\"name\":\"alices\",\"data\":{\"path\":\"%s\"},\"model\":{\"n_layer\":1,"
 		 "\"d_model\":16,\"n_head\":2,\"seq_len\":16},\"train\":{\"steps\":100000,\"batch_size\":2}}",
-		 D.corpus);
+		 "corpus.txt");
 	CHECK(call("POST", "/api/v1/experiments", ALICE, body, &r) == 201);
 	alice_run = (int64_t)dtest_num(r.json, "id");
 	dtest_reply_free(&r);
