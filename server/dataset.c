@@ -9,6 +9,7 @@
 #include "dataset.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -41,7 +42,16 @@ struct hash_entry {
 	char sha256[65];
 };
 
+#define DENY_MAX 8
+
+struct deny {
+	char *path;                         /* owned, as configured */
+	enum dataset_deny kind;
+};
+
 struct datasets {
+	struct deny deny[DENY_MAX];         /* fixed after start */
+	int n_deny;
 	int n_roots;
 	char *roots[DATASET_ROOTS_MAX];     /* owned; fixed after datasets_new */
 	uint64_t max_bytes;
@@ -142,6 +152,58 @@ static int open_beneath(int rootfd, const char *rel)
 	return -1;
 }
 
+/* ---- the daemon's own files ---- */
+
+int datasets_deny(struct datasets *ds, const char *path, enum dataset_deny kind)
+{
+	if (!path || !*path)
+		return 0;
+	if (ds->n_deny == DENY_MAX)
+		return NL_ELIMIT;
+	char *p = nl_strdup(path);
+	if (!p)
+		return NL_ENOMEM;
+	ds->deny[ds->n_deny].path = p;
+	ds->deny[ds->n_deny].kind = kind;
+	ds->n_deny++;
+	return 0;
+}
+
+/* 1 if the file open on fd is one of the denied ones (or cannot be told apart from them). */
+static int denied(const struct datasets *ds, int fd)
+{
+	char link[64], got[PATH_MAX], want[PATH_MAX];
+	if (ds->n_deny == 0)
+		return 0;
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, got, sizeof got - 1);
+	if (n <= 0)
+		return 1;   /* fail closed: no way to tell where the file is */
+	got[n] = '\0';
+	for (int i = 0; i < ds->n_deny; i++) {
+		/* resolved each time: the db's -wal or the tokens file may appear after the start */
+		if (!realpath(ds->deny[i].path, want))
+			continue;
+		size_t w = strlen(want);
+		switch (ds->deny[i].kind) {
+		case DATASET_DENY_FILE:
+			if (strcmp(got, want) == 0)
+				return 1;
+			break;
+		case DATASET_DENY_DB:
+			if (strncmp(got, want, w) == 0 && (got[w] == '\0' || got[w] == '-'))
+				return 1;
+			break;
+		case DATASET_DENY_DIR:
+			if (strncmp(got, want, w) == 0 && (got[w] == '\0' || got[w] == '/' ||
+							    (w == 1 && want[0] == '/')))
+				return 1;
+			break;
+		}
+	}
+	return 0;
+}
+
 /* ---- the hash cache ---- */
 
 static int same_version(const struct hash_entry *h, const struct stat *st)
@@ -230,7 +292,7 @@ int datasets_open_rel(struct datasets *ds, const char *rel, int hash, struct dat
 			continue;
 		fd = open_beneath(rootfd, rel);
 		close(rootfd);
-		if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+		if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || denied(ds, fd))) {
 			close(fd);
 			fd = -1;
 		}
@@ -382,6 +444,8 @@ void datasets_free(struct datasets *ds)
 		return;
 	for (int i = 0; i < ds->n_roots; i++)
 		nl_free(ds->roots[i]);
+	for (int i = 0; i < ds->n_deny; i++)
+		nl_free(ds->deny[i].path);
 	for (int i = 0; i < ds->n_regs; i++)
 		nl_free(ds->regs[i].rel);
 	nl_free(ds->regs);

@@ -52,6 +52,16 @@ int datasets_new(struct datasets **out, const char *data_dir, const char *data_d
 		 uint64_t max_run_bytes, char *errbuf, size_t cap);
 void datasets_free(struct datasets *ds);
 
+/*
+ * The daemon's own files, never served as a corpus even when an admin puts a data root around
+ * them (data_dir = "var"): DATASET_DENY_FILE one file, DATASET_DENY_DB a database and its
+ * -wal/-shm/-journal companions, DATASET_DENY_DIR everything below a directory (runs_dir).
+ * Compared by real path (via /proc/self/fd) after the open, so symlinks and hard-to-spot
+ * spellings do not get around it. path is copied. Call before any thread uses ds.
+ */
+enum dataset_deny { DATASET_DENY_FILE, DATASET_DENY_DB, DATASET_DENY_DIR };
+int datasets_deny(struct datasets *ds, const char *path, enum dataset_deny kind);
+
 /* Loads the registry mirror from a store connection (borrowed). */
 int datasets_load(struct datasets *ds, struct store *s, struct store_err *err);
 /* Updates the mirror after the store committed a registration (path) or a removal (path NULL). */

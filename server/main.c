@@ -88,8 +88,12 @@ int main(int argc, char **argv)
 		LOG_WARN("no tokens file (--tokens FILE): every write request will be refused with 401");
 	}
 	if (datasets_new(&d.datasets, d.cfg.data_dir, d.cfg.data_dirs, (uint64_t)d.cfg.max_run_bytes,
-			 errbuf, sizeof errbuf) != 0) {
-		LOG_ERROR("%s", errbuf);
+			 errbuf, sizeof errbuf) != 0 ||
+	    datasets_deny(d.datasets, d.cfg.db, DATASET_DENY_DB) != 0 ||
+	    datasets_deny(d.datasets, d.cfg.tokens_file, DATASET_DENY_FILE) != 0 ||
+	    datasets_deny(d.datasets, d.cfg.runs_dir, DATASET_DENY_DIR) != 0) {
+		LOG_ERROR("data roots: %s", d.datasets ? "out of memory" : errbuf);
+		datasets_free(d.datasets);
 		return 2;
 	}
 	if (sched_new(&d.sched, &d, errbuf, sizeof errbuf) != 0) {

@@ -689,8 +689,8 @@ static int start_run(struct sched *s, struct store_experiment *e)
 	r->s = s;
 	r->id = e->id;
 	if (spec_parse(&r->spec, e->spec, strlen(e->spec), &lim, &errs) != 0) {
-		snprintf(msg, sizeof msg, "stored spec no longer valid: %s %s", errs.n ? errs.e[0].pointer : "",
-			 errs.n ? errs.e[0].msg : "");
+		snprintf(msg, sizeof msg, "cannot start: %s: %s", errs.n ? errs.e[0].pointer : "",
+			 errs.n ? errs.e[0].msg : "the stored spec no longer validates");
 		goto fail;
 	}
 	r->threads = r->spec.threads;
