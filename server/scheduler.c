@@ -682,9 +682,13 @@ static int start_run(struct sched *s, struct store_experiment *e)
 	char msg[512];
 	if (!r)
 		return NL_ENOMEM;
-	/* the stored spec is parsed as a new one is: its dataset is resolved again, so a corpus
-	 * that changed or left its root since the submit fails the run here */
-	datasets_limits(s->d->datasets, (uint64_t)s->d->cfg.max_run_bytes, &lim);
+	/*
+	 * The stored spec was validated with its corpus at submit. Here it is parsed without the
+	 * resolver (no hashing on the loop thread): the corpus is opened below with the same
+	 * checks, and the worker hashes the bytes it mapped against the spec's data.sha256.
+	 */
+	memset(&lim, 0, sizeof lim);
+	lim.max_bytes = (uint64_t)s->d->cfg.max_run_bytes;
 	r->corpus_fd = -1;
 	r->s = s;
 	r->id = e->id;
@@ -702,17 +706,18 @@ static int start_run(struct sched *s, struct store_experiment *e)
 	/*
 	 * The file the run reads is this descriptor, opened beneath its root after the checks: a
 	 * symlink or another file swapped in now cannot reach the trainer. Its content must still
-	 * be the one the spec (and so the spec hash) names.
+	 * be the one the spec (and so the spec hash) names: trainer_init_fd checks that.
 	 */
-	r->corpus_fd = datasets_open(s->d->datasets, r->spec.data.path, 1, &df, msg, sizeof msg);
+	r->corpus_fd = datasets_open(s->d->datasets, r->spec.data.path, 0, &df, msg, sizeof msg);
 	if (r->corpus_fd < 0) {
 		r->corpus_fd = -1;
 		goto fail;
 	}
-	if (strcmp(df.sha256, r->spec.data.sha256) != 0) {
-		snprintf(msg, sizeof msg, "dataset \"%.100s\" changed while the run was starting "
-			 "(sha256 %.64s, the spec names %.64s)", r->spec.data.path, df.sha256,
-			 r->spec.data.sha256);
+	r->spec.data.bytes = df.bytes;
+	if (spec_mem_estimate(&r->spec) > lim.max_bytes) {
+		snprintf(msg, sizeof msg, "cannot start: with its corpus (%" PRIu64 " bytes now) the "
+			 "run needs %" PRIu64 " bytes, above max_run_bytes %" PRIu64, df.bytes,
+			 spec_mem_estimate(&r->spec), lim.max_bytes);
 		goto fail;
 	}
 	r->resume_step = e->ckpt_step;
