@@ -608,7 +608,8 @@ static void walk(struct lister *l, int dfd, const char *rel, int depth)
 			break;
 		n++;
 	}
-	qsort(names, (size_t)n, sizeof *names, cmp_str);
+	if (n > 1)   /* names is NULL for an empty directory */
+		qsort(names, (size_t)n, sizeof *names, cmp_str);
 	for (int i = 0; i < n && !l->stop; i++) {
 		char sub[SPEC_PATH_MAX];
 		struct stat st;
