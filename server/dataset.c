@@ -169,12 +169,30 @@ int datasets_deny(struct datasets *ds, const char *path, enum dataset_deny kind)
 	return 0;
 }
 
-/* 1 if the file open on fd is one of the denied ones (or cannot be told apart from them). */
-static int denied(const struct datasets *ds, int fd)
+/* 1 if path names the same inode as st (a hard link to a denied file has another path). */
+static int same_inode(const char *path, const struct stat *st)
+{
+	struct stat ps;
+	return stat(path, &ps) == 0 && ps.st_dev == st->st_dev && ps.st_ino == st->st_ino;
+}
+
+/* 1 if the file open on fd (st: its fstat) is one of the denied ones (or cannot be told apart
+ * from them). */
+static int denied(const struct datasets *ds, int fd, const struct stat *st)
 {
 	char link[64], got[PATH_MAX], want[PATH_MAX];
 	if (ds->n_deny == 0)
 		return 0;
+	for (int i = 0; i < ds->n_deny; i++) {
+		static const char *const db_ext[] = { "", "-wal", "-shm", "-journal", NULL };
+		if (ds->deny[i].kind == DATASET_DENY_DIR)
+			continue;
+		for (int k = 0; db_ext[k] && (k == 0 || ds->deny[i].kind == DATASET_DENY_DB); k++) {
+			snprintf(want, sizeof want, "%s%s", ds->deny[i].path, db_ext[k]);
+			if (same_inode(want, st))
+				return 1;
+		}
+	}
 	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
 	ssize_t n = readlink(link, got, sizeof got - 1);
 	if (n <= 0)
@@ -292,7 +310,7 @@ int datasets_open_rel(struct datasets *ds, const char *rel, int hash, struct dat
 			continue;
 		fd = open_beneath(rootfd, rel);
 		close(rootfd);
-		if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || denied(ds, fd))) {
+		if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || denied(ds, fd, &st))) {
 			close(fd);
 			fd = -1;
 		}

@@ -242,6 +242,10 @@ static void test_exfiltration(void)
 	char fifo[300];
 	snprintf(fifo, sizeof fifo, "%s/fifo", data_dir);
 	mkfifo(fifo, 0600);
+	/* a hard link is no symlink: only the file's identity gives it away */
+	char hard[300];
+	snprintf(hard, sizeof hard, "%s/hard_tokens", data_dir);
+	CHECK(link(tokens_path, hard) == 0);
 
 	const char *hostile[] = {
 		/* absolute */
@@ -253,8 +257,8 @@ static void test_exfiltration(void)
 		/* symlinks leaving the root */
 		"ln_tokens", "ln_tokens_rel", "ln_db", "ln_passwd", "ln_shadow", "ln_missing",
 		"ln_dir/tokens", "ln_dir/db/normlab.db", "sub/up2",
-		/* not regular files */
-		"fifo", "sub",
+		/* not regular files, and a hard link to the tokens file */
+		"fifo", "sub", "hard_tokens",
 		/* the daemon's own files, by name, inside the misconfigured second root (D.tmp) */
 		"tokens", "db/normlab.db", "db/normlab.db-wal", "db/normlab.db-shm",
 		/* ... and through symlinks that stay inside that root */
@@ -317,7 +321,7 @@ static void test_exfiltration(void)
 	CHECKF(r.status == 200, "datasets: %d", r.status);
 	CHECK(!leaks("dataset list", r.body, 0));
 	static const char *const unlisted[] = { "\"ln_", "\"tokens\"", "\"db/normlab.db", "\"fifo\"",
-						"\"sub\"", "up2", NULL };
+						"\"sub\"", "up2", "hard_tokens", NULL };
 	for (int i = 0; unlisted[i]; i++)
 		CHECKF(r.body && !strstr(r.body, unlisted[i]), "the dataset list shows %s: %.500s",
 		       unlisted[i], r.body);
