@@ -142,6 +142,7 @@ static const struct spec_field spec_fields[] = {
 	{ SEC_DATA, "source", FT_WORD, OFF(data.source), 0, 0, DEP_DEFAULT, 0, "text", 0, source_names, NULL, NULL,
 	  sizeof ((struct spec *)0)->data.source },
 	{ SEC_DATA, "path", FT_STR, OFF(data.path), 1, SPEC_PATH_MAX - 1, 0, 0, "kjv", 0, NULL, NULL, NULL, 0 },
+	{ SEC_DATA, "sha256", FT_STR, OFF(data.sha256), 0, 64, 0, 0, "", 0, NULL, NULL, NULL, 0 },
 	{ SEC_DATA, "val_fraction", FT_REAL, OFF(data.val_fraction), 0.001, 0.5, 0, 0.05, NULL, 0, NULL, NULL, NULL, 0 },
 
 	{ SEC_TRAIN, "steps", FT_LONG, OFF(train.steps), 1, 10000000, 0, 1000, NULL, 0, NULL, NULL, NULL, 0 },
@@ -1055,6 +1056,12 @@ static void check_cross(struct spec_ctx *cx)
 		fmt_num(b, sizeof b, s->train.lr);
 		add_err(cx->errs, "/train/min_lr", "%s is out of range [0, %s] (at most train.lr)", a, b);
 	}
+	if (s->data.sha256[0]) {
+		size_t n = strspn(s->data.sha256, "0123456789abcdef");
+		if (n != 64 || s->data.sha256[n])
+			add_err(cx->errs, "/data/sha256", "must be 64 lower-case hex digits (the corpus's "
+				"SHA-256, as GET /api/v1/datasets lists it), or absent");
+	}
 }
 
 int spec_parse(struct spec *s, const char *json, size_t len, const struct spec_limits *limits,
@@ -1135,6 +1142,22 @@ int spec_parse(struct spec *s, const char *json, size_t len, const struct spec_l
 		goto out;
 
 	resolve_defaults(&tmp, cx.given);
+	/* the model alone over the cap: say so before looking for the corpus at all */
+	if (limits && limits->resolve_data) {
+		uint64_t max = limits->max_bytes ? limits->max_bytes : SPEC_MEM_LIMIT_DEFAULT;
+		uint64_t need = spec_mem_estimate(&tmp);
+		if (need != UINT64_MAX && need > max)
+			goto mem_check;
+	}
+	if (limits && limits->resolve_data) {
+		struct spec_error de = { "/data/path", "" };
+		rc = limits->resolve_data(limits->resolve_ctx, &tmp, &de);
+		if (rc != 0) {
+			add_err(errs, de.pointer, "%s", de.msg);
+			goto out;
+		}
+	}
+mem_check:
 	{
 		uint64_t max = limits && limits->max_bytes ? limits->max_bytes : SPEC_MEM_LIMIT_DEFAULT;
 		uint64_t need = spec_mem_estimate(&tmp);
@@ -1156,10 +1179,23 @@ int spec_parse(struct spec *s, const char *json, size_t len, const struct spec_l
 				snprintf(a, sizeof a, "%" PRIu64 " bytes", need);
 				snprintf(b, sizeof b, "%" PRIu64 " bytes", max);
 			}
-			add_err(errs, "/model",
-				"the run needs %s (parameters, gradients, AdamW state, activations), "
-				"above the limit of %s; reduce model.n_layer, model.d_model, "
-				"model.seq_len or train.batch_size", a, b);
+			if (tmp.data.bytes == 0) {
+				add_err(errs, "/model",
+					"the run needs %s (parameters, gradients, AdamW state, activations), "
+					"above the limit of %s; reduce model.n_layer, model.d_model, "
+					"model.seq_len or train.batch_size", a, b);
+			} else {
+				/* the corpus is mapped whole and counts: name both parts, and blame
+				 * the corpus when it alone tips the run over */
+				char m[32], c[32];
+				fmt_bytes(m, sizeof m, need - tmp.data.bytes);
+				fmt_bytes(c, sizeof c, tmp.data.bytes);
+				add_err(errs, need - tmp.data.bytes <= max ? "/data/path" : "/model",
+					"the run needs %s (%s for the model: parameters, gradients, AdamW "
+					"state, activations; %s (%" PRIu64 " bytes) for the corpus, which is "
+					"memory-mapped whole), above the limit of %s", a, m, c,
+					tmp.data.bytes, b);
+			}
 			rc = NL_ELIMIT;
 			goto out;
 		}

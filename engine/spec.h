@@ -57,8 +57,14 @@ struct spec_norm {
 
 struct spec_data {
 	char source[16];        /* "text"; "fashion-mnist" for vit (the default there) */
-	char path[SPEC_PATH_MAX]; /* "kjv" = the default corpus, or a file path */
+	char path[SPEC_PATH_MAX]; /* "kjv" = the default corpus; the CLI: a file path; the daemon:
+				   * a dataset name or a relative path inside a data root */
 	double val_fraction;    /* 0.001..0.5, default 0.05 */
+	char sha256[65];        /* content hash of the corpus, lower-case hex, or "" (unknown): the
+				 * daemon fills it at submit (a given one pins the content), so the
+				 * spec hash tells two corpora with one name apart */
+	uint64_t bytes;         /* corpus size once resolved, 0 before; not part of the canonical
+				 * form: it makes spec_mem_estimate count the mapped corpus */
 };
 
 struct spec_train {
@@ -106,8 +112,20 @@ struct spec_errors {
 	struct spec_error e[SPEC_MAX_ERRORS];
 };
 
+/*
+ * Resolves s->data.path to the corpus a run would read, for callers that confine it (the daemon's
+ * data roots). spec_parse calls it once every field is valid and before the memory check; it
+ * sets s->data.sha256 (or checks a pinned one) and s->data.bytes. Returns 0, or a negative
+ * nl_code with e's pointer and message filled; the message must not describe anything outside
+ * what the caller allows the user to see.
+ */
+typedef int (*spec_data_fn)(void *ctx, struct spec *s, struct spec_error *e);
+
 struct spec_limits {
-	uint64_t max_bytes;     /* memory a run may need (params, grads, Adam state, activations) */
+	uint64_t max_bytes;     /* memory a run may need (params, grads, Adam state, activations,
+				 * and the corpus when resolve_data says its size) */
+	spec_data_fn resolve_data; /* NULL: data.path is taken as it is (the CLI) */
+	void *resolve_ctx;
 };
 
 /* Fills s with every default. */
@@ -143,7 +161,8 @@ int spec_hash(const struct spec *s, char hex[65]);
 /* Name of a placement / schedule, for messages and the canonical form. */
 const char *spec_placement_name(int p);
 
-/* Memory a run of this spec needs in bytes (params, grads, AdamW m/v, activations, scratch). */
+/* Memory a run of this spec needs in bytes (params, grads, AdamW m/v, activations, scratch, and
+ * the mapped corpus: s->data.bytes). */
 uint64_t spec_mem_estimate(const struct spec *s);
 
 /*

@@ -25,7 +25,8 @@ uint64_t spec_mem_estimate(const struct spec *s)
 	reals += 2 * (uint64_t)lay.N * lay.C;                  /* probe scratch and host copy */
 	uint64_t bytes = reals * sizeof(float) + 2 * (uint64_t)lay.N * sizeof(int);
 	model_layout_free(&lay);
-	return bytes;
+	/* the corpus is mapped whole: its pages are the run's as much as the activations are */
+	return bytes + s->data.bytes;
 }
 
 /* Steps in 1..last where due(step, every) holds in train.c: multiples of every, 1 and last. */

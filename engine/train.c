@@ -11,32 +11,59 @@
 
 #include "norm.h"
 #include "probes.h"
+#include "sha256.h"
 
 static int is_images(const struct trainer *t)
 {
 	return t->model.lay.arch->data == MODEL_DATA_IMAGES;
 }
 
-int trainer_init(struct trainer *t, const struct spec *s, const char *corpus, struct nl_err *err)
+/* The spec's architecture reads images (vit), not a text corpus. */
+static int spec_images(const struct spec *s)
 {
+	const struct model_arch *a = model_arch_find(s->model.arch);
+	return a && a->data == MODEL_DATA_IMAGES;
+}
+
+/*
+ * A spec that names its corpus's content (data.sha256, which the daemon fills at submit) trains
+ * only on exactly those bytes: they are hashed as mapped, so what the run records is what it read.
+ */
+static int check_content(const struct trainer *t, const char *label, struct nl_err *err)
+{
+	uint8_t d[SHA256_LEN];
+	char hex[65];
+	if (!t->spec.data.sha256[0])
+		return 0;
+	sha256(t->data.bytes, t->data.n, d);
+	sha256_hex(d, hex);
+	if (strcmp(hex, t->spec.data.sha256) == 0)
+		return 0;
+	return nl_err_set(err, NL_EINVAL, "data.path: %s has content sha256 %s; the spec names %s "
+			  "(the corpus changed since the spec was made)", label, hex,
+			  t->spec.data.sha256);
+}
+
+/* Everything but the data, which t->data already holds (t->spec set, the rest zero). */
+static int init_rest(struct trainer *t, const char *label, struct nl_err *err)
+{
+	const struct spec *s = &t->spec;
 	int rc;
 	struct rng init_rng;
-	memset(t, 0, sizeof *t);
-	t->spec = *s;
-	t->val_loss = NAN;
-	t->val_acc = NAN;
-	t->train_acc = NAN;
+	rc = check_content(t, label, err);
+	if (rc)
+		goto fail;
 	rc = model_init(&t->model, s, err);
 	if (rc)
 		goto fail;
-	/* images: data.path names the data set's directory; the defaults mean Debian's */
-	if (is_images(t))
+	/* images: data.path names the data set's directory; the defaults mean Debian's (the text
+	 * corpus, for the other archs, is already in t->data) */
+	if (is_images(t)) {
 		rc = fmnist_load(&t->img, strcmp(s->data.path, "kjv") == 0 ||
 				 strcmp(s->data.path, "fashion-mnist") == 0 ? NULL : s->data.path, err);
-	else
-		rc = data_load(&t->data, corpus, s->data.val_fraction, s->model.seq_len, err);
-	if (rc)
-		goto fail;
+		if (rc)
+			goto fail;
+	}
 	rc = adamw_init(&t->opt, &t->model);
 	if (rc) {
 		nl_err_set(err, rc, "out of memory for the optimizer state");
@@ -73,6 +100,34 @@ int trainer_init(struct trainer *t, const struct spec *s, const char *corpus, st
 fail:
 	trainer_free(t);
 	return rc;
+}
+
+static void init_fields(struct trainer *t, const struct spec *s)
+{
+	memset(t, 0, sizeof *t);
+	t->spec = *s;
+	t->val_loss = NAN;
+	t->val_acc = NAN;
+	t->train_acc = NAN;
+}
+
+int trainer_init(struct trainer *t, const struct spec *s, const char *corpus, struct nl_err *err)
+{
+	init_fields(t, s);
+	if (spec_images(s))
+		return init_rest(t, s->data.path, err);
+	int rc = data_load(&t->data, corpus, s->data.val_fraction, s->model.seq_len, err);
+	return rc ? rc : init_rest(t, corpus, err);
+}
+
+int trainer_init_fd(struct trainer *t, const struct spec *s, int fd, const char *label,
+		    struct nl_err *err)
+{
+	init_fields(t, s);
+	if (spec_images(s))
+		return init_rest(t, s->data.path, err);
+	int rc = data_map_fd(&t->data, fd, label, s->data.val_fraction, s->model.seq_len, err);
+	return rc ? rc : init_rest(t, label, err);
 }
 
 void trainer_free(struct trainer *t)

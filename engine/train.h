@@ -74,6 +74,10 @@ struct trainer {
  * directory, NULL for the default) and initialises the parameters from the seed. Returns 0 or a
  * negative nl_code with err filled. */
 int trainer_init(struct trainer *t, const struct spec *s, const char *corpus, struct nl_err *err);
+/* The same on a corpus already open on fd (borrowed; the caller closes it): messages name `label`
+ * instead of a path. The daemon uses it with a file it opened safely inside a data root. */
+int trainer_init_fd(struct trainer *t, const struct spec *s, int fd, const char *label,
+		    struct nl_err *err);
 void trainer_free(struct trainer *t);
 
 /* 1 when every step of the spec is done. */

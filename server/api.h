@@ -27,6 +27,8 @@ extern const struct http_route api_misc_routes[];
 extern const int api_misc_routes_n;
 extern const struct http_route api_quota_routes[];
 extern const int api_quota_routes_n;
+extern const struct http_route api_dataset_routes[];
+extern const int api_dataset_routes_n;
 
 /* All routes (built once, static storage). */
 const struct http_route *api_routes(int *n);

@@ -364,7 +364,7 @@ static void h_create(void *ctx, const struct http_request *req, struct http_resp
 	struct ferrs fe = { 0 };
 	struct spec s;
 	struct spec_errors serr;
-	struct spec_limits lim = { (uint64_t)d->cfg.max_run_bytes };
+	struct spec_limits lim;
 	struct store_experiment e;
 	struct quota_limits ql;
 	struct quota_verdict qv;
@@ -375,6 +375,7 @@ static void h_create(void *ctx, const struct http_request *req, struct http_resp
 
 	memset(&e, 0, sizeof e);
 	meta_init(&m);
+	datasets_limits(d->datasets, (uint64_t)d->cfg.max_run_bytes, &lim);
 	if (api_query_int(req, r, "dry_run", 0, 1, 0, &dry) != 0)
 		return;
 	body = api_body_json(req, r);

@@ -342,7 +342,7 @@ static void h_submit(void *ctx, const struct http_request *req, struct http_resp
 	memset(&lim, 0, sizeof lim);
 	lim.max_cells = d->cfg.max_sweep_cells;
 	lim.max_threads = d->cfg.thread_budget;
-	lim.spec.max_bytes = (uint64_t)d->cfg.max_run_bytes;
+	datasets_limits(d->datasets, (uint64_t)d->cfg.max_run_bytes, &lim.spec);
 	rc = sweep_expand(body, &lim, &plan, &errs);
 	if (rc != 0) {
 		sweep_problem(r, &errs);

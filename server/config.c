@@ -68,7 +68,7 @@ static const struct config_row config_table[] = {
 	{ "runs_dir", CONFIG_T_STRING, FIELD(runs_dir), "var/runs", 1, 0, NULL, "DIR", "runs",
 	  "directory for each run's checkpoints and outputs", NULL },
 	{ "data_dir", CONFIG_T_STRING, FIELD(data_dir), "var/data", 1, 0, NULL, "DIR", NULL,
-	  "directory holding the training corpora", NULL },
+	  "the first data root: corpora a spec may name (see data_dirs)", NULL },
 	{ "tokens_file", CONFIG_T_STRING, FIELD(tokens_file), "", 0, 0, NULL, "FILE", "tokens",
 	  "API tokens, one 'TOKEN USER ROLE' per line (user|admin|reader), mode 0600, reloaded on "
 	  "SIGHUP; empty = no tokens, so every write is refused",
@@ -159,6 +159,10 @@ static const struct config_row config_table[] = {
 	{ "sse_keepalive", CONFIG_T_INT, FIELD(sse_keepalive), "15", 1, 300, NULL, "SECONDS", NULL,
 	  "a silent event stream gets a comment line this often, which finds clients that vanished",
 	  NULL },
+	/* issue 9, data roots: specs name corpora inside data_dir and these, never other files */
+	{ "data_dirs", CONFIG_T_STRING, FIELD(data_dirs), "", 0, 0, NULL, "DIR:DIR", NULL,
+	  "more data roots after data_dir, colon-separated; a spec's data.path names a dataset "
+	  "or a relative path inside a root", NULL },
 };
 
 #define CONFIG_NROWS (sizeof config_table / sizeof config_table[0])

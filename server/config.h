@@ -47,7 +47,7 @@ struct config {
 	int listen_port;                    /* derived from listen: 1..65535 */
 	char db[CONFIG_PATH_MAX];           /* SQLite database file */
 	char runs_dir[CONFIG_PATH_MAX];     /* checkpoints and per-run files */
-	char data_dir[CONFIG_PATH_MAX];     /* corpora */
+	char data_dir[CONFIG_PATH_MAX];     /* the first data root (corpora) */
 	char tokens_file[CONFIG_PATH_MAX];  /* "" = no tokens: every write is refused */
 	int reads_open;                     /* 1: GET endpoints need no token */
 	int max_runs;                       /* concurrent runs, 1..64 */
@@ -87,6 +87,7 @@ struct config {
 	int sse_max_per_ip;                 /* open event streams per client address */
 	int sse_max_total;                  /* open event streams over all clients */
 	int sse_keepalive;                  /* seconds between comment lines on a silent stream */
+	char data_dirs[4 * CONFIG_PATH_MAX]; /* more data roots after data_dir, ':'-separated */
 };
 
 /* Fills every option with its table default. */

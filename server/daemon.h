@@ -8,6 +8,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "dataset.h"
 #include "scheduler.h"
 #include "session.h"
 #include "tokens.h"
@@ -18,6 +19,7 @@ struct daemon {
 	struct tokens *tokens;      /* the live token set (reloaded on SIGHUP); never NULL */
 	struct sessions *sessions;  /* dashboard sessions made from tokens */
 	struct sched *sched;
+	struct datasets *datasets;  /* data roots and registered corpora (dataset.h); thread-safe */
 	double started_at;          /* unix seconds */
 	char version[32];
 	char blas[256];             /* blas_describe() at start */

@@ -120,9 +120,29 @@ int main(int argc, char **argv)
 		LOG_WARN("NORMLAB_STORE_FAULT=%s: database writes will fail on purpose (a test hook)",
 			 fault);
 	}
+	if (datasets_new(&d.datasets, d.cfg.data_dir, d.cfg.data_dirs, (uint64_t)d.cfg.max_run_bytes,
+			 errbuf, sizeof errbuf) != 0 ||
+	    datasets_deny(d.datasets, d.cfg.db, DATASET_DENY_DB) != 0 ||
+	    datasets_deny(d.datasets, d.cfg.tokens_file, DATASET_DENY_FILE) != 0 ||
+	    datasets_deny(d.datasets, d.cfg.runs_dir, DATASET_DENY_DIR) != 0) {
+		LOG_ERROR("data roots: %s", d.datasets ? "out of memory" : errbuf);
+		datasets_free(d.datasets);
+		return 2;
+	}
 	if (sched_new(&d.sched, &d, errbuf, sizeof errbuf) != 0) {
 		LOG_ERROR("%s", errbuf);
 		goto out;
+	}
+	{
+		/* the writer has migrated the schema: the registry can be read now */
+		struct store *rd = NULL;
+		struct store_err serr = { 0 };
+		if (daemon_reader(&d, &rd, &serr) != 0 || datasets_load(d.datasets, rd, &serr) != 0) {
+			LOG_ERROR("datasets: %s", serr.msg);
+			store_close(rd);
+			goto out;
+		}
+		store_close(rd);
 	}
 	int n_routes;
 	const struct http_route *routes = api_routes(&n_routes);
@@ -179,6 +199,7 @@ out:
 	reload_stop();
 	api_events_free(&d);
 	sched_free(d.sched);
+	datasets_free(d.datasets);
 	session_table_free(d.sessions);
 	tokens_free(d.tokens);
 	return rc;

@@ -99,7 +99,7 @@ int quota_check_plan(const struct quota_limits *q, const struct sweep_plan *p,
 		     struct quota_verdict *v)
 {
 	/* the cells were validated by sweep_expand with the daemon's memory cap: no limit here */
-	struct spec_limits none = { UINT64_MAX };
+	struct spec_limits none = { .max_bytes = UINT64_MAX };
 	memset(v, 0, sizeof *v);
 	if (q->run_store_bytes <= 0 && q->run_gflop <= 0)
 		return 0;

@@ -109,7 +109,7 @@ struct run {
 	int threads;
 	int64_t resume_step;
 	char dir[PATH_MAX];
-	char corpus[PATH_MAX];
+	int corpus_fd;        /* the corpus, opened beneath its data root at start; -1 after use */
 	atomic_int cancel;    /* loop sets; worker checks every step */
 	atomic_int stop;      /* shutdown: checkpoint and stop */
 	atomic_int io_abort;  /* loop sets when its data could not be stored; worker stops */
@@ -596,7 +596,11 @@ static void run_work(uv_work_t *w)
 		snprintf(r->error, sizeof r->error, "out of memory");
 		return;
 	}
-	if (trainer_init(&t, &r->spec, r->corpus, &err) != 0) {
+	/* messages name the dataset as the spec did, never the file behind it */
+	int rc = trainer_init_fd(&t, &r->spec, r->corpus_fd, r->spec.data.path, &err);
+	close(r->corpus_fd);   /* the mapping holds the file from here on */
+	r->corpus_fd = -1;
+	if (rc != 0) {
 		snprintf(r->error, sizeof r->error, "%s", err.msg);
 		msg_free(r->batch);
 		r->batch = NULL;
@@ -953,16 +957,25 @@ static int start_run(struct sched *s, struct store_experiment *e)
 {
 	struct store_err err = { 0 };
 	struct spec_errors errs = { 0 };
-	struct spec_limits lim = { .max_bytes = (uint64_t)s->d->cfg.max_run_bytes };
+	struct spec_limits lim;
+	struct dataset_file df;
 	struct run *r = nl_calloc(1, sizeof *r);
 	char msg[512];
 	if (!r)
 		return NL_ENOMEM;
+	/*
+	 * The stored spec was validated with its corpus at submit. Here it is parsed without the
+	 * resolver (no hashing on the loop thread): the corpus is opened below with the same
+	 * checks, and the worker hashes the bytes it mapped against the spec's data.sha256.
+	 */
+	memset(&lim, 0, sizeof lim);
+	lim.max_bytes = (uint64_t)s->d->cfg.max_run_bytes;
+	r->corpus_fd = -1;
 	r->s = s;
 	r->id = e->id;
 	if (spec_parse(&r->spec, e->spec, strlen(e->spec), &lim, &errs) != 0) {
-		snprintf(msg, sizeof msg, "stored spec no longer valid: %s %s", errs.n ? errs.e[0].pointer : "",
-			 errs.n ? errs.e[0].msg : "");
+		snprintf(msg, sizeof msg, "cannot start: %s: %s", errs.n ? errs.e[0].pointer : "",
+			 errs.n ? errs.e[0].msg : "the stored spec no longer validates");
 		goto fail;
 	}
 	r->threads = r->spec.threads;
@@ -971,8 +984,21 @@ static int start_run(struct sched *s, struct store_experiment *e)
 		snprintf(msg, sizeof msg, "cannot create %.300s: %.100s", r->dir, strerror(errno));
 		goto fail;
 	}
-	if (data_resolve_path(r->spec.data.path, s->d->cfg.data_dir, r->corpus, sizeof r->corpus)) {
-		snprintf(msg, sizeof msg, "data.path too long");
+	/*
+	 * The file the run reads is this descriptor, opened beneath its root after the checks: a
+	 * symlink or another file swapped in now cannot reach the trainer. Its content must still
+	 * be the one the spec (and so the spec hash) names: trainer_init_fd checks that.
+	 */
+	r->corpus_fd = datasets_open(s->d->datasets, r->spec.data.path, 0, &df, msg, sizeof msg);
+	if (r->corpus_fd < 0) {
+		r->corpus_fd = -1;
+		goto fail;
+	}
+	r->spec.data.bytes = df.bytes;
+	if (spec_mem_estimate(&r->spec) > lim.max_bytes) {
+		snprintf(msg, sizeof msg, "cannot start: with its corpus (%" PRIu64 " bytes now) the "
+			 "run needs %" PRIu64 " bytes, above max_run_bytes %" PRIu64, df.bytes,
+			 spec_mem_estimate(&r->spec), lim.max_bytes);
 		goto fail;
 	}
 	r->resume_step = e->ckpt_step;
@@ -1012,6 +1038,8 @@ fail:
 	if (rc != 0 && reserve_release(s, rc))
 		store_experiment_set_status(s->w, e->id, STORE_FAILED, msg, daemon_now(), &err);
 	sched_event(s, s->w, "experiment.finished", e->id, "{\"status\":\"failed\"}");
+	if (r->corpus_fd >= 0)
+		close(r->corpus_fd);
 	nl_free(r);
 	return -1;
 }

@@ -105,6 +105,14 @@ static const char *const migrations[] = {
 	"CREATE INDEX experiments_owner ON experiments(owner, status);"
 	"CREATE INDEX experiments_owner_start ON experiments(owner, started_at);"
 	"PRAGMA user_version = 2;",
+	/* 2 → 3: corpora an admin registered under a name (issue 9, data roots); path is relative to
+	 * the daemon's data roots and is checked again every time a spec names it */
+	"CREATE TABLE datasets ("
+	"  name TEXT PRIMARY KEY,"
+	"  path TEXT NOT NULL,"
+	"  owner TEXT NOT NULL,"
+	"  created_at REAL NOT NULL);"
+	"PRAGMA user_version = 3;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

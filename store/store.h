@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_MSG 256
 #define STORE_BUCKETS_MAX 100000   /* most buckets store_metric_buckets returns (a hard cap) */
 
@@ -316,5 +316,17 @@ int store_events_after(struct store *s, int64_t after_id, int limit,
  * the deduplication of a user who may read only their own runs. In store_exp.c. */
 int64_t store_experiment_find_hash_owner(struct store *s, const char *hash, int status,
 					 const char *owner);
+/* ---------- datasets (issue 9: corpora an admin registered under a name) ---------- */
+
+/* Registers name → path (relative to the data roots), replacing an earlier registration of the
+ * name. Writer only. name, path, owner are borrowed. */
+int store_dataset_put(struct store *s, const char *name, const char *path, const char *owner,
+		      double now, struct store_err *err);
+/* Removes a registration; STORE_ENOTFOUND when there is none. Writer only. */
+int store_dataset_delete(struct store *s, const char *name, struct store_err *err);
+/* Every registration in name order; cb returning nonzero stops the scan. Returns the count. */
+int store_datasets_list(struct store *s,
+			int (*cb)(void *ctx, const char *name, const char *path, const char *owner,
+				  double created_at), void *ctx, struct store_err *err);
 
 #endif

@@ -70,7 +70,7 @@ async function waitSweep(id, n, seconds) {
 }
 
 const tiny = (steps, extra = {}) => ({
-	model: { n_layer: 3, d_model: 16, n_head: 2, seq_len: 16 }, data: { path: join(tmp, 'corpus.txt') },
+	model: { n_layer: 3, d_model: 16, n_head: 2, seq_len: 16 }, data: { path: 'corpus.txt' },
 	train: { steps, batch_size: 2, warmup: 10, lr: 0.003 },
 	probe: { every: 10, depth_every: 50, samples_every: 500, samples: 256, val_every: 100 }, ...extra,
 });

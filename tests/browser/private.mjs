@@ -56,7 +56,7 @@ const api = async (token, method, path, body) => {
 	return { status: res.status, json: await res.json().catch(() => null) };
 };
 const spec = (name, steps) => ({
-	name, model: { n_layer: 2, d_model: 16, n_head: 2, seq_len: 16 }, data: { path: join(tmp, 'corpus.txt') },
+	name, model: { n_layer: 2, d_model: 16, n_head: 2, seq_len: 16 }, data: { path: 'corpus.txt' },
 	train: { steps, batch_size: 2, warmup: 10, lr: 0.003 },
 	probe: { every: 10, depth_every: 100, samples_every: 1000, samples: 64, val_every: 100 },
 });

@@ -228,6 +228,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		.max_json_depth = d.cfg.max_json_depth,
 		.reads_open = d.cfg.reads_open,
 		.max_connections = 256,
+		.threads = 2,
+		.timeout_s = 5,   /* a backstop: exchange stops at the end of the response */
 		.auth = auth_cb,
 		.auth_ctx = d.tokens,
 		.session = session_cb,
@@ -241,6 +243,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* Sends data on a fresh connection, half-closes it and reads the answer into resp_buf. */
+/* 1 when buf holds a whole HTTP response: the head and Content-Length bytes of body, or a
+ * chunked body up to its last chunk. */
+static int response_complete(const char *buf, size_t len)
+{
+	const char *end = memmem(buf, len, "\r\n\r\n", 4);
+	if (!end)
+		return 0;
+	size_t head = (size_t)(end - buf) + 4;
+	const char *cl = strcasestr(buf, "\r\nContent-Length:");
+	if (cl && cl < end)
+		return len >= head + strtoull(cl + 17, NULL, 10);
+	const char *te = strcasestr(buf, "\r\nTransfer-Encoding: chunked");
+	if (te && te < end)
+		return len >= head + 5 && memcmp(buf + len - 5, "0\r\n\r\n", 5) == 0;
+	return 0;
+}
+
 static size_t exchange(const uint8_t *data, size_t size)
 {
 	struct sockaddr_in a;
@@ -286,6 +305,11 @@ static size_t exchange(const uint8_t *data, size_t size)
 		if (n <= 0)
 			break;   /* closed (or reset after an unread request) */
 		len += (size_t)n;
+		resp_buf[len] = '\0';
+		/* The event-driven server answers a half-closed request but keeps the connection
+		 * until its idle timeout: stop at the end of the first whole response instead. */
+		if (response_complete(resp_buf, len))
+			break;
 	}
 	close(fd);
 	resp_buf[len] = '\0';
@@ -361,7 +385,7 @@ static void check_dry_run(const cJSON *j)
 	const cJSON *count = cJSON_GetObjectItemCaseSensitive(j, "count");
 	const cJSON *cells = cJSON_GetObjectItemCaseSensitive(j, "cells");
 	if (cJSON_IsTrue(valid) && cJSON_IsString(hash) && cJSON_IsObject(spec)) {
-		struct spec_limits lim = { (uint64_t)d.cfg.max_run_bytes };
+		struct spec_limits lim = { .max_bytes = (uint64_t)d.cfg.max_run_bytes };
 		struct spec s;
 		char h[65];
 		char *text = cJSON_PrintUnformatted(spec);

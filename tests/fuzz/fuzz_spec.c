@@ -41,7 +41,7 @@ static void check_errors(const struct spec_errors *errs, int rc)
 /* Parses text (len bytes); on success returns its canonical form (caller frees) and hash. */
 static char *parse_canonical(const char *text, size_t len, char hash[65], int *rc_out)
 {
-	static const struct spec_limits lim = { SPEC_MEM_LIMIT_DEFAULT };
+	static const struct spec_limits lim = { .max_bytes = SPEC_MEM_LIMIT_DEFAULT };
 	struct spec s, before;
 	struct spec_errors errs;
 

@@ -100,6 +100,7 @@ static void test_defaults(void)
 	CHECK(c.min_free_bytes == 512LL << 20);
 	CHECK(c.storage_reserve_bytes == 8LL << 20);
 	CHECK(c.session_ttl == 43200);
+	CHECK(strcmp(c.data_dirs, "") == 0);   /* data_dir alone is the one data root */
 	CHECK(config_check(&c, NULL) == 0);
 
 	/* every table default is itself a valid value (config_defaults ignores failures) */
@@ -109,7 +110,7 @@ static void test_defaults(void)
 		int rc = config_set(&c, config_option_name(i), config_option_default(i), &err);
 		CHECKF(rc == 0, "%s: %s", config_option_name(i), err.msg);
 	}
-	CHECK(i == 40);   /* the 15 before issue 9, storage (2), perms (1), quotas (14), net (8) */
+	CHECK(i == 41);   /* the 15 before issue 9, storage (2), perms (1), quotas (14), net (8), data (1) */
 }
 
 static void test_set_values(void)

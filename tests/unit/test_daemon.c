@@ -7,7 +7,8 @@
  *     for bit, the series `normlab train` writes for the same spec uninterrupted;
  *  3. bad input of every kind gets the right 4xx problem+json naming the field or limit, the
  *     daemon stays up and nothing stored changes.
- * Binaries come from $NORMLAB_BIN (default bin/). Data: a corpus the test writes itself.
+ * Binaries come from $NORMLAB_BIN (default bin/). Data: a corpus the test writes itself into the
+ * daemon's data root (--data-dir tmp), named by its relative path "corpus.txt" as a user would.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -21,6 +22,7 @@
 
 #include "../lib/dtest.h"
 #include "../test.h"
+#include "sha256.h"
 #include "spec.h"
 
 #define ALICE "tok-alice-0123456789abcdef"
@@ -106,7 +108,7 @@ static const char *tiny_base(void)
 		 "{\"model\":{\"n_layer\":2,\"d_model\":32,\"n_head\":2,\"seq_len\":32},"
 		 "\"data\":{\"path\":\"%s\"},\"train\":{\"steps\":60,\"batch_size\":4,\"warmup\":5,"
 		 "\"lr\":0.003},\"probe\":{\"every\":5,\"depth_every\":20,\"samples_every\":30,"
-		 "\"samples\":64,\"val_every\":30}}", D.corpus);
+		 "\"samples\":64,\"val_every\":30}}", "corpus.txt");
 	return buf;
 }
 
@@ -305,7 +307,10 @@ static char *cli_loss(const char *spec_json, int cell)
 	snprintf(spec, sizeof spec, "%s/cell%d.json", D.tmp, cell);
 	snprintf(out, sizeof out, "%s/cli%d", D.tmp, cell);
 	dtest_write_file(spec, spec_json);
-	snprintf(cmd, sizeof cmd, "'%s/normlab' train '%s' --out '%s' 2>/dev/null", D.bindir, spec, out);
+	/* the stored spec names the corpus inside the daemon's data root: the CLI, running as the
+	 * user, reads the same file from that directory (and checks its pinned sha256) */
+	snprintf(cmd, sizeof cmd, "cd '%s' && '%s/normlab' train '%s' --out '%s' 2>/dev/null", D.tmp,
+		 D.bindir, spec, out);
 	if (system(cmd) != 0)
 		return calloc(1, 1);
 	snprintf(cmd, sizeof cmd, "%s/metrics.jsonl", out);
@@ -333,7 +338,7 @@ static void test_crash_recovery(void)
 		 "{\"model\":{\"n_layer\":2,\"d_model\":64,\"n_head\":2,\"seq_len\":64},"
 		 "\"data\":{\"path\":\"%s\"},\"train\":{\"steps\":400,\"batch_size\":8,\"warmup\":10,"
 		 "\"lr\":0.002},\"probe\":{\"every\":5,\"depth_every\":100,\"samples_every\":200,"
-		 "\"samples\":32,\"val_every\":100}}", D.corpus);
+		 "\"samples\":32,\"val_every\":100}}", "corpus.txt");
 	snprintf(body, sizeof body, "{\"base\":%s,\"grid\":{\"norm.type\":[\"rmsnorm\",\"derf\"]},"
 		 "\"seeds\":[3,4],\"name\":\"crash\"}", base);
 	CHECK(call("POST", "/api/v1/sweeps", ALICE, body, &r) == 201);
@@ -402,14 +407,26 @@ static int problem_names(const struct dtest_reply *r, int status, const char *co
 }
 
 /* A dry run's hash is the one `normlab train` computes for the same text, even for a number
- * given with 17+ digits, which cJSON's printer used to round to 15 (found by fuzz_spec). */
+ * given with 17+ digits, which cJSON's printer used to round to 15 (found by fuzz_spec). The
+ * spec pins its corpus's content (data.sha256), as the daemon does for every spec it takes, so
+ * the CLI's canonical form has it too. */
 static void test_dry_run_exact_numbers(void)
 {
-	static const char spec_text[] =
-		"{\"norm\":{\"placement\":\"mix\",\"mix_post_ratio\":0.9199254740990071992547409939365}}";
+	char spec_text[512], hex[2 * SHA256_LEN + 1];
+	uint8_t digest[SHA256_LEN];
+	FILE *f = fopen(D.corpus, "rb");
+	static char buf[1 << 20];
+	size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+	if (f)
+		fclose(f);
+	sha256(buf, n, digest);
+	sha256_hex(digest, hex);
+	snprintf(spec_text, sizeof spec_text, "{\"data\":{\"path\":\"corpus.txt\",\"sha256\":\"%s\"},"
+		 "\"norm\":{\"placement\":\"mix\",\"mix_post_ratio\":0.9199254740990071992547409939365}}",
+		 hex);
 	struct spec s;
 	struct dtest_reply r;
-	char want[65] = "", body[256];
+	char want[65] = "", body[700];
 	CHECK(spec_parse(&s, spec_text, strlen(spec_text), NULL, NULL) == 0 && spec_hash(&s, want) == 0);
 	CHECK(call("POST", "/api/v1/experiments?dry_run=1", ALICE, spec_text, &r) == 200);
 	CHECKF(strcmp(dtest_str(r.json, "hash"), want) == 0, "dry run %s, CLI %s", dtest_str(r.json, "hash"), want);
@@ -432,7 +449,7 @@ static void test_bad_input(void)
 	char body[1024];
 	snprintf(body, sizeof body, "{\"name\":\"alices\",\"data\":{\"path\":\"%s\"},\"model\":{\"n_layer\":1,"
 		 "\"d_model\":16,\"n_head\":2,\"seq_len\":16},\"train\":{\"steps\":100000,\"batch_size\":2}}",
-		 D.corpus);
+		 "corpus.txt");
 	CHECK(call("POST", "/api/v1/experiments", ALICE, body, &r) == 201);
 	alice_run = (int64_t)dtest_num(r.json, "id");
 	dtest_reply_free(&r);

@@ -189,7 +189,7 @@ static const char *spec(const char *name, int seed, int steps)
 		 "{\"name\":\"%s\",\"seed\":%d,\"model\":{\"n_layer\":2,\"d_model\":16,\"n_head\":2,"
 		 "\"seq_len\":16},\"data\":{\"path\":\"%s\"},\"train\":{\"steps\":%d,\"batch_size\":2,"
 		 "\"warmup\":5,\"lr\":0.003},\"probe\":{\"every\":5,\"depth_every\":20,"
-		 "\"samples_every\":20,\"samples\":32,\"val_every\":20}}", name, seed, D.corpus, steps);
+		 "\"samples_every\":20,\"samples\":32,\"val_every\":20}}", name, seed, "corpus.txt", steps);
 	return buf;
 }
 

@@ -54,7 +54,7 @@ static const char *spec_json(int steps, int seed)
 		 "{\"model\":{\"n_layer\":2,\"d_model\":32,\"n_head\":2,\"seq_len\":32},"
 		 "\"data\":{\"path\":\"%s\"},\"seed\":%d,\"train\":{\"steps\":%d,\"batch_size\":4,"
 		 "\"warmup\":5,\"lr\":0.003},\"probe\":{\"every\":5,\"depth_every\":20,"
-		 "\"samples_every\":100,\"samples\":32,\"val_every\":100}}", D.corpus, seed, steps);
+		 "\"samples_every\":100,\"samples\":32,\"val_every\":100}}", "corpus.txt", seed, steps);
 	return buf;
 }
 
@@ -145,7 +145,7 @@ static int ckpt_loads(int64_t id, const char *path, int64_t step, char *why, siz
 	struct dtest_reply r;
 	struct spec s;
 	struct spec_errors se;
-	struct spec_limits lim = { (uint64_t)4 << 30 };
+	struct spec_limits lim = { .max_bytes = (uint64_t)4 << 30 };
 	struct trainer t;
 	struct nl_err err = { 0 };
 	int verified = 0, rc = -1;
@@ -525,7 +525,8 @@ static char *cli_loss(const char *spec)
 	snprintf(sp, sizeof sp, "%s/ref.json", D.tmp);
 	snprintf(out, sizeof out, "%s/ref", D.tmp);
 	dtest_write_file(sp, spec);
-	snprintf(cmd, sizeof cmd, "'%s/normlab' train '%s' --out '%s' 2>/dev/null", D.bindir, sp, out);
+	snprintf(cmd, sizeof cmd, "'%s/normlab' train '%s' --out '%s' --data-dir '%s' 2>/dev/null", D.bindir, sp, out,
+		 D.tmp);
 	size_t cap = 1 << 20, len = 0;
 	char *res = calloc(1, cap);
 	if (system(cmd) != 0)
