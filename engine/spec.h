@@ -143,6 +143,17 @@ int spec_hash(const struct spec *s, char hex[65]);
 /* Name of a placement / schedule, for messages and the canonical form. */
 const char *spec_placement_name(int p);
 
+/*
+ * The field table as data: a cJSON array with one object per leaf field (pointer "/model/n_layer",
+ * key "model.n_layer", type, min/max or enum, default for arch gpt, default_depends when another
+ * field decides it). Caller frees with cJSON_Delete; NULL when out of memory.
+ */
+struct cJSON *spec_fields_json(void);
+
+/* The allowed names (NULL-terminated) of a word/choice field by dotted key ("norm.placement",
+ * "model.arch"), or NULL. Static storage. */
+const char *const *spec_field_enum(const char *key);
+
 /* Memory a run of this spec needs in bytes (params, grads, AdamW m/v, activations, scratch). */
 uint64_t spec_mem_estimate(const struct spec *s);
 

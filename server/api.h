@@ -24,6 +24,8 @@ extern const struct http_route api_metric_routes[];
 extern const int api_metric_routes_n;
 extern const struct http_route api_misc_routes[];
 extern const int api_misc_routes_n;
+extern const struct http_route api_schema_routes[];   /* api_schema.c */
+extern const int api_schema_routes_n;
 
 /* All routes (built once, static storage). */
 const struct http_route *api_routes(int *n);

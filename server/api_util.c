@@ -25,6 +25,7 @@ const struct http_route *api_routes(int *n)
 			{ api_metric_routes, api_metric_routes_n },
 			{ api_misc_routes, api_misc_routes_n },
 			{ api_session_routes, api_session_routes_n },
+			{ api_schema_routes, api_schema_routes_n },
 		};
 		for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++)
 			for (int i = 0; i < parts[p].n && count < 128; i++)
