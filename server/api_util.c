@@ -203,6 +203,25 @@ static void add_time(cJSON *o, const char *k, double t)
 		cJSON_AddNullToObject(o, k);
 }
 
+/*
+ * The spec's model.arch, read from the canonical text (keys sorted, no whitespace, so the key
+ * "arch" occurs once, in "model"). Specs stored before there were archs have none: "gpt".
+ */
+static void spec_arch(const char *spec, char *out, size_t cap)
+{
+	const char *p = spec ? strstr(spec, "\"arch\":\"") : NULL;
+	size_t n = 0;
+	if (p) {
+		p += 8;
+		while (p[n] && p[n] != '"')
+			n++;
+	}
+	if (!p || n == 0 || n >= cap)
+		snprintf(out, cap, "gpt");
+	else
+		snprintf(out, cap, "%.*s", (int)n, p);
+}
+
 cJSON *api_experiment_json(const struct store_experiment *e, int with_spec)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -221,6 +240,9 @@ cJSON *api_experiment_json(const struct store_experiment *e, int with_spec)
 		cJSON_AddNumberToObject(o, "diverged_step", (double)e->diverged_step);
 	else
 		cJSON_AddNullToObject(o, "diverged_step");
+	char arch[16];
+	spec_arch(e->spec, arch, sizeof arch);
+	cJSON_AddStringToObject(o, "arch", arch);
 	cJSON_AddStringToObject(o, "norm_type", e->norm_type);
 	cJSON_AddStringToObject(o, "placement", e->placement);
 	cJSON_AddNumberToObject(o, "n_layer", e->n_layer);

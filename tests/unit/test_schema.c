@@ -6,7 +6,8 @@
  *     and its ranges are the ones the daemon enforces: a submit at max+1 of every integer field
  *     gets 400 naming that field, a submit at max of n_layer is accepted by a dry run;
  *  3. a sweep over model.arch × norm.type (tiny models, gpt/llama/vit) runs end to end through
- *     the daemon, and the vit cells record train_acc and val_acc.
+ *     the daemon, the vit cells record train_acc and val_acc, and the run list shows each
+ *     run's arch and filters by it (?arch=).
  * Binaries come from $NORMLAB_BIN (default bin/); data: a corpus the test writes itself and
  * Debian's Fashion-MNIST.
  */
@@ -214,6 +215,21 @@ static void test_arch_sweep(void)
 	CHECKF(arches[0] == 2 && arches[1] == 2 && arches[2] == 2, "arches %d %d %d", arches[0],
 	       arches[1], arches[2]);
 	CHECKF(acc == 2, "%d of 2 vit cells have accuracy series", acc);
+	/* the list shows each run's arch and filters by it */
+	static const char *const want[] = { "gpt", "llama", "vit" };
+	for (int k = 0; k < 3; k++) {
+		char lp[128];
+		snprintf(lp, sizeof lp, "/api/v1/experiments?sweep=%lld&arch=%s", (long long)id, want[k]);
+		dtest_call(&D, "GET", lp, NULL, NULL, &r);
+		const cJSON *items = cJSON_GetObjectItem(r.json, "items");
+		int n = 0, right = 0;
+		cJSON_ArrayForEach(c, items) {
+			n++;
+			right += strcmp(dtest_str(c, "arch"), want[k]) == 0;
+		}
+		CHECKF(n == 2 && right == 2, "arch=%s lists %d runs, %d of that arch", want[k], n, right);
+		dtest_reply_free(&r);
+	}
 }
 
 int main(void)
