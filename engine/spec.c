@@ -1460,3 +1460,15 @@ const char *const *spec_field_enum(const char *key)
 	}
 	return NULL;
 }
+
+int spec_json_check(const char *text, size_t len, size_t *at, const char **why)
+{
+	size_t pos = 0;
+	const char *w = NULL;
+	int rc = json_scan((const unsigned char *)text, len, &pos, &w);
+	if (at)
+		*at = pos;
+	if (why)
+		*why = rc ? w : NULL;
+	return rc ? -1 : 0;
+}

@@ -154,6 +154,14 @@ struct cJSON *spec_fields_json(void);
  * "model.arch"), or NULL. Static storage. */
 const char *const *spec_field_enum(const char *key);
 
+/*
+ * The strict scanner spec_parse runs first (RFC 8259, UTF-8, no \u0000, numbers of at most 63
+ * characters, nesting to 64), for other JSON the same rules should cover: the daemon runs it on
+ * every request body, because cJSON alone reads "a\u0000b" as "a". 0 when text[0..len) is one
+ * JSON document; else -1 with *at the byte where it went wrong and *why one line (static).
+ */
+int spec_json_check(const char *text, size_t len, size_t *at, const char **why);
+
 /* Memory a run of this spec needs in bytes (params, grads, AdamW m/v, activations, scratch). */
 uint64_t spec_mem_estimate(const struct spec *s);
 

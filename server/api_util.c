@@ -67,6 +67,19 @@ cJSON *api_body_json(const struct http_request *req, struct http_response *r)
 		http_problem(r, 400, "invalid_json", d, NULL, NULL, 0);
 		return NULL;
 	}
+	/* the CLI's strict scanner first: cJSON alone takes "a\u0000b" as "a", numbers longer
+	 * than it copies, and nesting only its own limit allows */
+	size_t at = 0;
+	const char *why = NULL;
+	if (spec_json_check(req->body, req->body_len, &at, &why) != 0) {
+		int line, col;
+		char d[200];
+		line_of(req->body, at, &line, &col);
+		snprintf(d, sizeof d, "the body is not valid JSON (line %d, column %d, byte %zu): %s",
+			 line, col, at, why ? why : "?");
+		http_problem(r, 400, "invalid_json", d, NULL, NULL, 0);
+		return NULL;
+	}
 	const char *end = NULL;
 	/* the body is NUL-terminated by the http layer; cJSON wants the NUL inside the length when it
 	 * is asked to reject trailing garbage */

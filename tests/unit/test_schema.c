@@ -4,7 +4,8 @@
  *     arch's defaults are what spec_parse gives that arch (llama: rmsnorm, no bias; vit: α0 0.5);
  *  2. GET /api/v1/schema on a real normlabd answers the same document plus the run statuses,
  *     and its ranges are the ones the daemon enforces: a submit at max+1 of every integer field
- *     gets 400 naming that field, a submit at max of n_layer is accepted by a dry run;
+ *     gets 400 naming that field, a submit at max of n_layer is accepted by a dry run; bodies
+ *     the CLI's strict scanner refuses (\u0000, a 64-digit number) get 400 invalid_json;
  *  3. a sweep over model.arch × norm.type (tiny models, gpt/llama/vit) runs end to end through
  *     the daemon, the vit cells record train_acc and val_acc, and the run list shows each
  *     run's arch and filters by it (?arch=).
@@ -140,6 +141,19 @@ static void test_served_ranges(void)
 		dtest_reply_free(&b);
 	}
 	dtest_reply_free(&r);
+	/* every request body meets the CLI's strict scanner: cJSON alone stored "a\u0000b" as "a" */
+	static const char *const strict[][2] = {
+		{ "/api/v1/experiments?dry_run=1", "{\"name\":\"a\\u0000b\"}" },
+		{ "/api/v1/sweeps?dry_run=1", "{\"base\":{\"name\":\"a\\u0000b\"},\"seeds\":[1]}" },
+		{ "/api/v1/experiments?dry_run=1", "{\"seed\":1000000000000000000000000000000000000000000000000000000000000000}" },
+	};
+	for (size_t i = 0; i < sizeof strict / sizeof strict[0]; i++) {
+		struct dtest_reply q;
+		int qc = dtest_call(&D, "POST", strict[i][0], ALICE, strict[i][1], &q);
+		CHECKF(qc == 400 && strstr(q.body, "invalid_json") && strstr(q.body, "line 1"),
+		       "%s %s: %d %.300s", strict[i][0], strict[i][1], qc, q.body);
+		dtest_reply_free(&q);
+	}
 	/* the OpenAPI document still parses and describes the route */
 	CHECK(dtest_call(&D, "GET", "/api/v1/openapi.json", NULL, NULL, &r) == 200);
 	CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "paths"), "/api/v1/schema") != NULL);
