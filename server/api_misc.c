@@ -108,6 +108,7 @@ static void openapi_get(void *ctx, const struct http_request *req, struct http_r
 		      "name");
 	add_path_form(paths, "/api/v1/experiments/{id}/depth", "/api/v1/experiments/{id}/depth/{stat}",
 		      "stat");
+	api_schema_openapi(doc);   /* the Spec schema's enums, ranges, defaults: the engine's */
 	cJSON *info = cJSON_GetObjectItemCaseSensitive(doc, "info");
 	if (info && d->version[0])
 		cJSON_ReplaceItemInObjectCaseSensitive(info, "version", cJSON_CreateString(d->version));

@@ -157,6 +157,17 @@ static void test_served_ranges(void)
 	/* the OpenAPI document still parses and describes the route */
 	CHECK(dtest_call(&D, "GET", "/api/v1/openapi.json", NULL, NULL, &r) == 200);
 	CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "paths"), "/api/v1/schema") != NULL);
+	/* its Spec schema carries the engine's lists: every arch, every norm type */
+	const cJSON *sp = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r.json,
+		"components"), "schemas"), "Spec");
+	const cJSON *mp = cJSON_GetObjectItem(cJSON_GetObjectItem(sp, "properties"), "model");
+	const cJSON *ae = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(mp, "properties"),
+		"arch"), "enum");
+	CHECKF(cJSON_GetArraySize(ae) == 3 && has_string(ae, "vit"), "OpenAPI model.arch enum");
+	const cJSON *np = cJSON_GetObjectItem(cJSON_GetObjectItem(sp, "properties"), "norm");
+	const cJSON *te = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(np, "properties"),
+		"type"), "enum");
+	CHECKF(cJSON_GetArraySize(te) == norm_table_len, "OpenAPI norm.type enum");
 	dtest_reply_free(&r);
 }
 
