@@ -1142,14 +1142,17 @@ int spec_parse(struct spec *s, const char *json, size_t len, const struct spec_l
 		goto out;
 
 	resolve_defaults(&tmp, cx.given);
+	/* a text corpus is resolved by the caller (the daemon's data roots); images (vit) come with
+	 * the architecture's own data set */
+	int text = strcmp(tmp.data.source, "text") == 0;
 	/* the model alone over the cap: say so before looking for the corpus at all */
-	if (limits && limits->resolve_data) {
+	if (limits && limits->resolve_data && text) {
 		uint64_t max = limits->max_bytes ? limits->max_bytes : SPEC_MEM_LIMIT_DEFAULT;
 		uint64_t need = spec_mem_estimate(&tmp);
 		if (need != UINT64_MAX && need > max)
 			goto mem_check;
 	}
-	if (limits && limits->resolve_data) {
+	if (limits && limits->resolve_data && text) {
 		struct spec_error de = { "/data/path", "" };
 		rc = limits->resolve_data(limits->resolve_ctx, &tmp, &de);
 		if (rc != 0) {
@@ -1378,4 +1381,133 @@ const char *spec_placement_name(int p)
 		if (placement_vals[i] == p)
 			return placement_names[i];
 	return "?";
+}
+
+/* ---- the field table as data (engine/schema.c serves it) -------------------------------- */
+
+static const char *const ftype_name[] = {
+	[FT_OBJ] = "object", [FT_INT] = "integer", [FT_LONG] = "integer", [FT_U64] = "integer",
+	[FT_REAL] = "number", [FT_BOOL] = "boolean", [FT_STR] = "string", [FT_WORD] = "string",
+	[FT_CHOICE] = "string", [FT_NORM] = "string",
+};
+
+/* One leaf field of the table as {path, type, min, max, ..., enum, default}. */
+static cJSON *field_json(const struct spec_field *f, const struct spec *def)
+{
+	cJSON *o = cJSON_CreateObject(), *e;
+	char path[160];
+	if (!o)
+		return NULL;
+	snprintf(path, sizeof path, "%s/%s", spec_sec_pointer[f->sec], f->key);
+	cJSON_AddStringToObject(o, "pointer", path);
+	/* "model.n_layer": the dotted key sweeps and the dashboard use */
+	for (char *p = path + 1; *p; p++)
+		if (*p == '/')
+			*p = '.';
+	cJSON_AddStringToObject(o, "key", path + 1);
+	cJSON_AddStringToObject(o, "type", ftype_name[f->type]);
+	const void *v = field_cptr(def, f);
+	switch (f->type) {
+	case FT_INT:
+	case FT_LONG:
+	case FT_U64:
+	case FT_REAL:
+		cJSON_AddNumberToObject(o, "min", f->lo);
+		cJSON_AddNumberToObject(o, "max", f->hi);
+		if (f->type == FT_REAL) {
+			cJSON_AddBoolToObject(o, "min_exclusive", (f->flags & OPEN_LO) != 0);
+			cJSON_AddBoolToObject(o, "max_exclusive", (f->flags & OPEN_HI) != 0);
+		}
+		cJSON_AddNumberToObject(o, "default",
+					f->type == FT_INT ? (double)*(const int *)v :
+					f->type == FT_LONG ? (double)*(const long *)v :
+					f->type == FT_U64 ? (double)*(const uint64_t *)v :
+					*(const double *)v);
+		break;
+	case FT_BOOL:
+		cJSON_AddBoolToObject(o, "default", *(const int *)v != 0);
+		break;
+	case FT_STR:
+		cJSON_AddNumberToObject(o, "min_length", f->lo);
+		cJSON_AddNumberToObject(o, "max_length", f->hi);
+		cJSON_AddStringToObject(o, "default", (const char *)v);
+		break;
+	case FT_WORD:
+	case FT_CHOICE:
+		e = cJSON_AddArrayToObject(o, "enum");
+		for (int i = 0; e && f->names[i]; i++)
+			cJSON_AddItemToArray(e, cJSON_CreateString(f->names[i]));
+		if (f->type == FT_WORD) {
+			cJSON_AddStringToObject(o, "default", (const char *)v);
+		} else {
+			for (int i = 0; f->names[i]; i++)
+				if (f->vals[i] == *(const int *)v) {
+					cJSON_AddStringToObject(o, "default", f->names[i]);
+					break;
+				}
+		}
+		break;
+	case FT_NORM:
+		e = cJSON_AddArrayToObject(o, "enum");
+		for (int i = 0; e && i < norm_table_len; i++)
+			cJSON_AddItemToArray(e, cJSON_CreateString(norm_table[i]->name));
+		cJSON_AddStringToObject(o, "default", norm_table[*(const int *)v]->name);
+		break;
+	default:
+		break;
+	}
+	if (f->flags & DEP_DEFAULT)
+		cJSON_AddBoolToObject(o, "default_depends", 1);
+	if (f->flags & VIT_ONLY)
+		cJSON_AddStringToObject(o, "arch_only", "vit");
+	return o;
+}
+
+cJSON *spec_fields_json(void)
+{
+	struct spec def;
+	cJSON *arr = cJSON_CreateArray();
+	if (!arr)
+		return NULL;
+	spec_defaults(&def);
+	for (int i = 0; i < SPEC_NFIELDS; i++) {
+		if (spec_fields[i].type == FT_OBJ)
+			continue;
+		cJSON *o = field_json(&spec_fields[i], &def);
+		if (!o || !cJSON_AddItemToArray(arr, o)) {
+			cJSON_Delete(o);
+			cJSON_Delete(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+const char *const *spec_field_enum(const char *key)
+{
+	for (int i = 0; i < SPEC_NFIELDS; i++) {
+		const struct spec_field *f = &spec_fields[i];
+		char dotted[160];
+		if (!f->names)
+			continue;
+		snprintf(dotted, sizeof dotted, "%s/%s", spec_sec_pointer[f->sec], f->key);
+		for (char *p = dotted; *p; p++)
+			if (*p == '/')
+				*p = '.';
+		if (strcmp(dotted + 1, key) == 0)
+			return f->names;
+	}
+	return NULL;
+}
+
+int spec_json_check(const char *text, size_t len, size_t *at, const char **why)
+{
+	size_t pos = 0;
+	const char *w = NULL;
+	int rc = json_scan((const unsigned char *)text, len, &pos, &w);
+	if (at)
+		*at = pos;
+	if (why)
+		*why = rc ? w : NULL;
+	return rc ? -1 : 0;
 }

@@ -161,6 +161,25 @@ int spec_hash(const struct spec *s, char hex[65]);
 /* Name of a placement / schedule, for messages and the canonical form. */
 const char *spec_placement_name(int p);
 
+/*
+ * The field table as data: a cJSON array with one object per leaf field (pointer "/model/n_layer",
+ * key "model.n_layer", type, min/max or enum, default for arch gpt, default_depends when another
+ * field decides it). Caller frees with cJSON_Delete; NULL when out of memory.
+ */
+struct cJSON *spec_fields_json(void);
+
+/* The allowed names (NULL-terminated) of a word/choice field by dotted key ("norm.placement",
+ * "model.arch"), or NULL. Static storage. */
+const char *const *spec_field_enum(const char *key);
+
+/*
+ * The strict scanner spec_parse runs first (RFC 8259, UTF-8, no \u0000, numbers of at most 63
+ * characters, nesting to 64), for other JSON the same rules should cover: the daemon runs it on
+ * every request body, because cJSON alone reads "a\u0000b" as "a". 0 when text[0..len) is one
+ * JSON document; else -1 with *at the byte where it went wrong and *why one line (static).
+ */
+int spec_json_check(const char *text, size_t len, size_t *at, const char **why);
+
 /* Memory a run of this spec needs in bytes (params, grads, AdamW m/v, activations, scratch, and
  * the mapped corpus: s->data.bytes). */
 uint64_t spec_mem_estimate(const struct spec *s);

@@ -29,6 +29,11 @@ extern const struct http_route api_quota_routes[];
 extern const int api_quota_routes_n;
 extern const struct http_route api_dataset_routes[];
 extern const int api_dataset_routes_n;
+extern const struct http_route api_schema_routes[];   /* api_schema.c */
+extern const int api_schema_routes_n;
+/* Overwrites the OpenAPI document's Spec schema (components.schemas.Spec) field by field with the
+ * engine's table: types, enums, ranges and defaults (api_schema.c). */
+void api_schema_openapi(cJSON *doc);
 
 /* All routes (built once, static storage). */
 const struct http_route *api_routes(int *n);

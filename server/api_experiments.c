@@ -618,7 +618,8 @@ static void h_list(void *ctx, const struct http_request *req, struct http_respon
 	    (!f.norm_type && query_str(req, r, "type", EXP_FILTER_BYTES, &f.norm_type) != 0) ||
 	    query_str(req, r, "placement", EXP_FILTER_BYTES, &f.placement) != 0 ||
 	    query_str(req, r, "owner", EXP_FILTER_BYTES, &f.owner) != 0 ||
-	    query_str(req, r, "tag", EXP_FILTER_BYTES, &f.tag) != 0)
+	    query_str(req, r, "tag", EXP_FILTER_BYTES, &f.tag) != 0 ||
+	    query_str(req, r, "arch", EXP_FILTER_BYTES, &f.arch) != 0)
 		return;
 	int none_visible;
 	f.owner = api_list_owner(req, f.owner, &none_visible);

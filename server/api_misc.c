@@ -108,6 +108,7 @@ static void openapi_get(void *ctx, const struct http_request *req, struct http_r
 		      "name");
 	add_path_form(paths, "/api/v1/experiments/{id}/depth", "/api/v1/experiments/{id}/depth/{stat}",
 		      "stat");
+	api_schema_openapi(doc);   /* the Spec schema's enums, ranges, defaults: the engine's */
 	cJSON *info = cJSON_GetObjectItemCaseSensitive(doc, "info");
 	if (info && d->version[0])
 		cJSON_ReplaceItemInObjectCaseSensitive(info, "version", cJSON_CreateString(d->version));
@@ -1284,6 +1285,21 @@ static const char *openapi_text(void)
 		"     },\n"
 		"     \"500\":{\"$ref\":\"#/components/responses/InternalError\"},\n"
 		"     \"503\":{\"$ref\":\"#/components/responses/Unavailable\"}\n"
+		"    }\n"
+		"   }\n"
+		"  },\n"
+		"  \"/api/v1/schema\":{\n"
+		"   \"get\":{\n"
+		"    \"tags\":[\"misc\"],\n"
+		"    \"operationId\":\"schema\",\n"
+		"    \"summary\":\"The engine's tables: arches (with their defaults), norm types, placements, spec fields (type, range or enum, default), run statuses\",\n"
+		"    \"security\":[],\n"
+		"    \"responses\":{\n"
+		"     \"200\":{\n"
+		"      \"description\":\"Schema.\",\n"
+		"      \"content\":{\"application/json\":{\"schema\":{\"type\":\"object\",\"required\":[\"arches\",\"norm_types\",\"placements\",\"fields\",\"statuses\"]}}}\n"
+		"     },\n"
+		"     \"500\":{\"$ref\":\"#/components/responses/InternalError\"}\n"
 		"    }\n"
 		"   }\n"
 		"  },\n"

@@ -27,6 +27,7 @@ const struct http_route *api_routes(int *n)
 			{ api_session_routes, api_session_routes_n },
 			{ api_quota_routes, api_quota_routes_n },
 			{ api_dataset_routes, api_dataset_routes_n },
+			{ api_schema_routes, api_schema_routes_n },
 		};
 		for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++)
 			for (int i = 0; i < parts[p].n && count < 128; i++)
@@ -65,6 +66,19 @@ cJSON *api_body_json(const struct http_request *req, struct http_response *r)
 		line_of(req->body, bad, &line, &col);
 		snprintf(d, sizeof d, "the body is not valid UTF-8 (line %d, column %d, byte %zu)",
 			 line, col, bad);
+		http_problem(r, 400, "invalid_json", d, NULL, NULL, 0);
+		return NULL;
+	}
+	/* the CLI's strict scanner first: cJSON alone takes "a\u0000b" as "a", numbers longer
+	 * than it copies, and nesting only its own limit allows */
+	size_t at = 0;
+	const char *why = NULL;
+	if (spec_json_check(req->body, req->body_len, &at, &why) != 0) {
+		int line, col;
+		char d[200];
+		line_of(req->body, at, &line, &col);
+		snprintf(d, sizeof d, "the body is not valid JSON (line %d, column %d, byte %zu): %s",
+			 line, col, at, why ? why : "?");
 		http_problem(r, 400, "invalid_json", d, NULL, NULL, 0);
 		return NULL;
 	}
@@ -204,6 +218,25 @@ static void add_time(cJSON *o, const char *k, double t)
 		cJSON_AddNullToObject(o, k);
 }
 
+/*
+ * The spec's model.arch, read from the canonical text (keys sorted, no whitespace, so the key
+ * "arch" occurs once, in "model"). Specs stored before there were archs have none: "gpt".
+ */
+static void spec_arch(const char *spec, char *out, size_t cap)
+{
+	const char *p = spec ? strstr(spec, "\"arch\":\"") : NULL;
+	size_t n = 0;
+	if (p) {
+		p += 8;
+		while (p[n] && p[n] != '"')
+			n++;
+	}
+	if (!p || n == 0 || n >= cap)
+		snprintf(out, cap, "gpt");
+	else
+		snprintf(out, cap, "%.*s", (int)n, p);
+}
+
 cJSON *api_experiment_json(const struct store_experiment *e, int with_spec)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -222,6 +255,9 @@ cJSON *api_experiment_json(const struct store_experiment *e, int with_spec)
 		cJSON_AddNumberToObject(o, "diverged_step", (double)e->diverged_step);
 	else
 		cJSON_AddNullToObject(o, "diverged_step");
+	char arch[16];
+	spec_arch(e->spec, arch, sizeof arch);
+	cJSON_AddStringToObject(o, "arch", arch);
 	cJSON_AddStringToObject(o, "norm_type", e->norm_type);
 	cJSON_AddStringToObject(o, "placement", e->placement);
 	cJSON_AddNumberToObject(o, "n_layer", e->n_layer);

@@ -598,7 +598,8 @@ static void run_work(uv_work_t *w)
 	}
 	/* messages name the dataset as the spec did, never the file behind it */
 	int rc = trainer_init_fd(&t, &r->spec, r->corpus_fd, r->spec.data.path, &err);
-	close(r->corpus_fd);   /* the mapping holds the file from here on */
+	if (r->corpus_fd >= 0)
+		close(r->corpus_fd);   /* the mapping holds the file from here on */
 	r->corpus_fd = -1;
 	if (rc != 0) {
 		snprintf(r->error, sizeof r->error, "%s", err.msg);
@@ -989,10 +990,14 @@ static int start_run(struct sched *s, struct store_experiment *e)
 	 * symlink or another file swapped in now cannot reach the trainer. Its content must still
 	 * be the one the spec (and so the spec hash) names: trainer_init_fd checks that.
 	 */
-	r->corpus_fd = datasets_open(s->d->datasets, r->spec.data.path, 0, &df, msg, sizeof msg);
-	if (r->corpus_fd < 0) {
-		r->corpus_fd = -1;
-		goto fail;
+	memset(&df, 0, sizeof df);
+	if (strcmp(r->spec.data.source, "text") == 0) {   /* images come with their arch (vit) */
+		r->corpus_fd = datasets_open(s->d->datasets, r->spec.data.path, 0, &df, msg,
+					     sizeof msg);
+		if (r->corpus_fd < 0) {
+			r->corpus_fd = -1;
+			goto fail;
+		}
 	}
 	r->spec.data.bytes = df.bytes;
 	if (spec_mem_estimate(&r->spec) > lim.max_bytes) {

@@ -120,6 +120,7 @@ struct store_filter {
 	const char *placement;
 	const char *owner;
 	const char *tag;        /* experiments whose tags array contains this string */
+	const char *arch;       /* the spec's model.arch ("gpt" for specs from before archs) */
 	int64_t after_id;       /* cursor: only ids > after_id (0 = from the start) */
 	int limit;              /* 1..1000 */
 };

@@ -445,6 +445,7 @@ int store_experiment_list(struct store *s, const struct store_filter *f,
 			 "AND (?6 IS NULL OR owner = ?6) "
 			 "AND (?7 IS NULL OR EXISTS (SELECT 1 FROM json_each(experiments.tags) "
 			 "WHERE json_each.type = 'text' AND json_each.value = ?7)) "
+			 "AND (?9 IS NULL OR coalesce(json_extract(spec, '$.model.arch'), 'gpt') = ?9) "
 			 "ORDER BY id LIMIT ?8", &st, err);
 	if (rc < 0)
 		goto out;
@@ -462,6 +463,7 @@ int store_experiment_list(struct store *s, const struct store_filter *f,
 	store__bind_text_or_null(st, 6, f->owner);
 	store__bind_text_or_null(st, 7, f->tag);
 	sqlite3_bind_int(st, 8, f->limit);
+	store__bind_text_or_null(st, 9, f->arch);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		rc = exp_from_row(st, &e, err);
 		if (rc < 0)

@@ -1,7 +1,9 @@
 // dashboard.mjs — the dashboard in a real browser (Debian's chromium, headless, driven by
 // playwright-core) against a real normlabd with real runs:
 //  - a small finished sweep (2 norm types × 2 placements × 2 seeds), a 48-run sweep of 1000 steps,
-//    and a live run that is still training;
+//    a small vit run on Fashion-MNIST, and a live run that is still training;
+//  - the lists the views offer (arches, norm types) come from GET /api/v1/schema; a vit run shows
+//    its accuracy chart with points, and the arch filter narrows the table to it;
 //  - opens every view, checks the charts hold the expected series and points, the variance-vs-depth
 //    chart has one point per layer, a filter narrows the table, the live run's step advances;
 //  - no request fetches more points than its chart has pixels (the server downsamples);
@@ -82,6 +84,12 @@ try {
 	const small = await api('POST', '/sweeps', { base: tiny(200), name: 'small',
 		grid: { 'norm.type': ['layernorm', 'dyt'], 'norm.placement': ['pre', 'post'] }, seeds: [1, 2] });
 	check(small.status === 201, `small sweep submitted (${small.status})`);
+	// a vit run: 7×7 patches keep it tiny; accuracy on the test set every 20 steps
+	const vit = await api('POST', '/experiments', { name: 'vit-tiny',
+		model: { arch: 'vit', n_layer: 2, d_model: 16, n_head: 2, patch: 7 },
+		train: { steps: 60, batch_size: 8, warmup: 5, lr: 0.003 },
+		probe: { every: 5, depth_every: 20, samples_every: 60, samples: 64, val_every: 20, val_batches: 1 } });
+	check(vit.status === 201, `vit run submitted (${vit.status} ${JSON.stringify(vit.json).slice(0, 160)})`);
 	// 2. the 48-run sweep of 1000 steps
 	const big = await api('POST', '/sweeps', { base: tiny(1000), name: 'big48',
 		grid: { 'norm.type': ['layernorm', 'rmsnorm', 'dyt', 'derf'], 'norm.placement': ['pre', 'post', 'peri'] },
@@ -122,6 +130,17 @@ try {
 	check(rowsDyt > 0 && rowsDyt < rowsAll, `the norm-type filter narrows the table (${rowsAll} → ${rowsDyt})`);
 	await page.screenshot({ path: join(OUT, 'runs-1280.png'), fullPage: false });
 	await page.selectOption('#filter-type', '');
+	// the arch filter's options are the schema's arches; vit narrows the table to the vit run
+	const archOpts = await page.$$eval('#filter-arch option', (os) => os.map((o) => o.value).filter(Boolean));
+	check(archOpts.join(',') === 'gpt,llama,vit', `arch filter offers the schema's arches (${archOpts})`);
+	await page.selectOption('#filter-arch', 'vit');
+	await page.waitForFunction(() => {
+		const rows = [...document.querySelectorAll('#runs-table tbody tr[data-id]')];
+		return rows.length === 1 && rows[0].querySelector('[data-col="arch"]').textContent === 'vit';
+	}, null, { timeout: 10000 }).catch(() => {});
+	const vitRows = await page.$$eval('#runs-table tbody tr[data-id]', (rs) => rs.map((r) => r.dataset.id));
+	check(vitRows.length === 1 && vitRows[0] === String(vit.json.id), `arch=vit lists the vit run only (${vitRows})`);
+	await page.selectOption('#filter-arch', '');
 	// the live run's step advances in the table without a reload
 	await page.waitForSelector(`#runs-table tr[data-id="${liveId}"]`, { timeout: 15000 });
 	const rowStep = async () => Number((await page.locator(`#runs-table tr[data-id="${liveId}"]`).getAttribute('data-step')) ||
@@ -148,6 +167,22 @@ try {
 	await page.goto(`${base}/#/run/${dytCell.id}`);
 	await page.waitForSelector('[data-chart="alpha-time"]', { timeout: 15000 }).catch(() => {});
 	check(await page.locator('[data-chart="alpha-time"]').count() === 1, 'a DyT run shows α over time');
+	// the vit run: its accuracy chart (train and test accuracy) with points, and its epochs
+	const vitDone = async () => (await api('GET', `/experiments/${vit.json.id}`)).json.status === 'succeeded';
+	for (let i = 0; i < 240 && !(await vitDone()); i++) await sleep(250);
+	check(await vitDone(), 'the vit run succeeded');
+	await page.goto(`${base}/#/run/${vit.json.id}`);
+	await page.waitForSelector('[data-chart="accuracy"][data-points]', { timeout: 15000 }).catch(() => {});
+	check(Number(await attr('accuracy', 'data-series')) === 2, `vit accuracy chart has 2 series (train_acc, val_acc): ${await attr('accuracy', 'data-series')}`);
+	check(Number(await attr('accuracy', 'data-points')) >= 10, `vit accuracy chart has points (train_acc every 5 of 60 steps): ${await attr('accuracy', 'data-points')}`);
+	await page.waitForFunction(() => /\d/.test((document.getElementById('run-epochs') || {}).textContent || ''), null, { timeout: 5000 }).catch(() => {});
+	const epochs = Number(await page.textContent('#run-epochs').catch(() => 'NaN'));
+	check(epochs > 0 && epochs < 1, `vit run shows its epochs (${epochs}: 60 steps × 8 of 60000 images)`);
+	await page.screenshot({ path: join(OUT, 'run-vit-1280.png'), fullPage: true });
+	// a gpt run has no accuracy chart
+	await page.goto(`${base}/#/run/${runId}`);
+	await page.waitForSelector('[data-chart="loss"][data-points]', { timeout: 15000 });
+	check(await page.locator('[data-chart="accuracy"]').count() === 0, 'a gpt run has no accuracy chart');
 	// the live run: the step on screen advances
 	await page.goto(`${base}/#/run/${liveId}`);
 	await page.waitForSelector('#run-step', { timeout: 15000 });
@@ -180,6 +215,15 @@ try {
 	await page.waitForFunction(() => document.body.innerText.includes('/norm/type'), null, { timeout: 10000 }).catch(() => {});
 	check(await page.evaluate(() => document.body.innerText.includes('/norm/type')), 'dry run shows the error pointer /norm/type');
 	await page.screenshot({ path: join(OUT, 'submit-1280.png') });
+	// a template per arch: the vit one dry-runs clean
+	const tmplOpts = await page.$$eval('#template-arch option', (os) => os.map((o) => o.value));
+	check(tmplOpts.join(',') === 'gpt,llama,vit', `submit offers a template per arch (${tmplOpts})`);
+	await page.click('#reset-example');
+	await page.selectOption('#template-arch', 'vit');
+	check((await page.inputValue('#spec-input')).includes('"arch": "vit"'), 'the vit template names its arch');
+	await page.click('#dry-run');
+	await page.waitForSelector('#submit-result .ok-box', { timeout: 10000 }).catch(() => {});
+	check(await page.locator('#submit-result .ok-box').count() === 1, 'the vit template passes a dry run');
 
 	// ---- no request fetched more points than its chart asked for (= its pixel width) ----
 	const reqs = await page.evaluate(() => window.normlabRequests || []);

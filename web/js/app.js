@@ -1,7 +1,7 @@
 // app.js — the dashboard shell: hash router, nav state, document title, the token field, the
 // live-connection indicator and the alert area for API errors.
 //
-// Routes:  #/runs[?sweep=&status=&type=&placement=&q=&sort=&dir=]   (default)
+// Routes:  #/runs[?sweep=&status=&arch=&type=&placement=&q=&sort=&dir=]   (default)
 //          #/run/<id>                                               (run.js: renderRun)
 //          #/compare?ids=1,2,3 | #/compare?sweep=5                  (compare.js: renderCompare)
 //          #/submit                                                 (submit.js: renderSubmit)
@@ -11,7 +11,7 @@
 
 import { ApiError, getToken, setToken } from './api.js';
 import { onStatus, connect, reconnect } from './live.js';
-import { el, errorAlert } from './util.js';
+import { el, errorAlert, loadSchema } from './util.js';
 
 const ROUTES = [
 	{ name: 'runs', re: /^\/?(?:runs)?\/?$/, nav: 'runs',
@@ -169,7 +169,8 @@ function start() {
 	setupToken();
 	setupLive();
 	window.addEventListener('hashchange', route);
-	route();
+	// the views build their lists (norm types, placements, arches, statuses) from the schema
+	loadSchema().catch((e) => showError(e, { title: 'Could not load the engine schema' })).finally(route);
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

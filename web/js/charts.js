@@ -6,6 +6,7 @@
 // No build step: plain ES modules; uPlot comes from web/node_modules.
 
 import uPlot from '/node_modules/uplot/dist/uPlot.esm.js';
+import { NORM_TYPES, PLACEMENTS, ARCHES } from './util.js';
 
 export { uPlot };
 export const UPLOT_CSS = '/node_modules/uplot/dist/uPlot.min.css';
@@ -137,12 +138,15 @@ const logValues = (rows) => (u, splits) => {
 // ---------- colours ----------
 
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
-// Norm types and placements keep one colour everywhere, so a group's colour means the same thing
-// on every chart.
-const KEYED = {
-	layernorm: '#1f77b4', rmsnorm: '#ff7f0e', dyt: '#2ca02c', derf: '#d62728',
-	pre: '#1f77b4', post: '#d62728', peri: '#2ca02c', mix: '#9467bd', lns: '#8c564b',
-};
+// Norm types, placements and arches keep one colour everywhere (their place in the engine's
+// table), so a group's colour means the same thing on every chart.
+function keyedColour(k) {
+	for (const list of [NORM_TYPES, PLACEMENTS, ARCHES]) {
+		const i = list.indexOf(k);
+		if (i >= 0) return colour(i);
+	}
+	return null;
+}
 
 export function colour(i) {
 	if (i < PALETTE.length) return PALETTE[i];
@@ -151,7 +155,7 @@ export function colour(i) {
 
 export function colourFor(key, i) {
 	const k = String(key).toLowerCase();
-	return KEYED[k] || colour(i);
+	return keyedColour(k) || colour(i);
 }
 
 // Early → late steps as a sequence (viridis), for overlays of one profile at several steps.

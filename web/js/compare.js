@@ -13,7 +13,7 @@ import {
 const MAX_DRAWN = 48;        // runs drawn one line each (overlay, depth chart)
 const MAX_COMPARE = 200;     // ids GET /compare takes
 const METRICS = ['loss', 'val_loss', 'grad_norm', 'lr'];
-const GROUPS = [['', 'none'], ['norm.type', 'norm.type'], ['norm.placement', 'norm.placement'], ['seed', 'seed'],
+const GROUPS = [['', 'none'], ['model.arch', 'model.arch'], ['norm.type', 'norm.type'], ['norm.placement', 'norm.placement'], ['seed', 'seed'],
 	['model.n_layer', 'model.n_layer'], ['model.d_model', 'model.d_model'], ['custom', 'other (dotted path)…']];
 const enc = encodeURIComponent;
 const errText = (e) => (e && e.message ? e.message : String(e));

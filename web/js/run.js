@@ -1,4 +1,5 @@
-// run.js — the run view (#/run/<id>): loss, lr and gradient norm over steps; variance, gradient
+// run.js — the run view (#/run/<id>): loss, lr and gradient norm over steps; train and test
+// accuracy with the epochs done, for runs that record them (vit); variance, gradient
 // flow, massive activations, kurtosis and angle against depth at a chosen step; a layer × step
 // heatmap of any depth statistic; DyT/Derf α and saturation over time; the norm's input → output
 // scatter; and the spec with a "Copy as curl" button.
@@ -130,7 +131,7 @@ export async function renderRun(root, id) {
 		const scalars = new Set(list.scalars || []), depthNames = list.depth || [];
 		S.scalars = scalars;
 		S.depthNames = new Set(depthNames);
-		view.replaceChildren(...[header(exp), lossSection(), scalarSection(), varianceSection(), profileSection(),
+		view.replaceChildren(...[header(exp), lossSection(), accuracySection(), scalarSection(), varianceSection(), profileSection(),
 			heatmapSection(depthNames), alphaSection(depthNames), scurveSection(list.samples || []), specSection(exp)].filter(Boolean));
 		updateDivergence();
 		loadAll();
@@ -141,6 +142,7 @@ export async function renderRun(root, id) {
 		ui.step = h('span', { id: 'run-step', text: String(exp.step || 0) });
 		const spec = exp.spec || {};
 		const bits = [
+			exp.arch || (spec.model && spec.model.arch),
 			exp.norm_type || (spec.norm && spec.norm.type), exp.placement || (spec.norm && spec.norm.placement),
 			`${exp.n_layer || (spec.model && spec.model.n_layer)} layers`,
 			spec.model && spec.model.d_model ? `d_model ${spec.model.d_model}` : null, `seed ${exp.seed}`,
@@ -171,6 +173,39 @@ export async function renderRun(root, id) {
 			window.normlabTimings = { view: 'run', started, drawn: performance.now() };
 		};
 		return section('Loss', h('div', { class: 'nl-controls' }, log.wrap, sm.wrap), ui.lossNote, ui.lossBox);
+	}
+
+	// Image classifiers (vit) record train_acc and val_acc (on the test set) and epochs; a run
+	// without them has no section.
+	function accuracySection() {
+		if (!S.scalars.has('train_acc') && !S.scalars.has('val_acc')) return null;
+		ui.accBox = chartBox('accuracy', 'Training accuracy and test accuracy against step');
+		ui.accPlot = track(new Plot(ui.accBox, {
+			xLabel: 'step', yLabel: 'accuracy',
+			series: [{ label: 'train_acc', color: colour(0) }, { label: 'val_acc', color: colour(1), points: { show: true, size: 5 } }],
+		}));
+		ui.epochs = h('span', { id: 'run-epochs', text: '—' });
+		return section('Accuracy', h('p', { class: 'nl-run-meta' }, 'epochs ', ui.epochs), ui.accBox);
+	}
+
+	async function loadAccuracy() {
+		if (!ui.accPlot) return;
+		const has = (n) => S.scalars.has(n);
+		const [tr, va, ep] = await Promise.all([
+			has('train_acc') ? series('train_acc', ui.accBox).catch((e) => e) : null,
+			has('val_acc') ? series('val_acc', ui.accBox).catch((e) => e) : null,
+			has('epochs') ? series('epochs', ui.accBox).catch((e) => e) : null,
+		]);
+		if (!alive()) return;
+		const ok = (s) => s && !(s instanceof Error);
+		const bad = [tr, va].find((s) => s instanceof Error);
+		note(ui.accBox, bad ? `accuracy: ${errText(bad)}` : '', !!bad);
+		const T = ok(tr) ? seriesCols(tr) : { x: [], y: [] }, V = ok(va) ? seriesCols(va) : { x: [], y: [] };
+		ui.accPlot.setData(align([T, V]));
+		if (ok(ep)) {
+			const c = seriesCols(ep), last = c.last.length ? c.last[c.last.length - 1] : c.y[c.y.length - 1];
+			if (Number.isFinite(Number(last))) ui.epochs.textContent = Number(last).toFixed(2);
+		}
 	}
 
 	function scalarSection() {
@@ -299,7 +334,7 @@ export async function renderRun(root, id) {
 	// ---------- loading ----------
 
 	function loadAll() {
-		const jobs = [loadScalars(), loadDepth(), loadHeatmap(), loadAlpha(), loadSamples()];
+		const jobs = [loadScalars(), loadAccuracy(), loadDepth(), loadHeatmap(), loadAlpha(), loadSamples()];
 		Promise.allSettled(jobs).then(() => {
 			if (!alive()) return;
 			// A run with nothing to draw yet still reports that the view is done.
@@ -559,7 +594,7 @@ export async function renderRun(root, id) {
 			S.depthNames = new Set(list.depth || []);
 			S.scalars = new Set(list.scalars || []);
 			if (S.depthNames.size !== before) { rebuild(); return; }
-			await Promise.all([loadDepth(), loadHeatmap(), loadAlpha()]);
+			await Promise.all([loadDepth(), loadHeatmap(), loadAlpha(), loadAccuracy()]);
 		} catch { /* the next refresh tries again */ } finally {
 			S.refreshing = false;
 		}
@@ -605,7 +640,7 @@ export async function renderRun(root, id) {
 			updateDivergence();
 			ui.scSamples = list.samples || [];
 			fillSampleSteps();
-			await Promise.all([loadScalars(), loadDepth(), loadHeatmap(), loadAlpha(), loadSamples()]);
+			await Promise.all([loadScalars(), loadAccuracy(), loadDepth(), loadHeatmap(), loadAlpha(), loadSamples()]);
 		} catch { /* keep what is drawn */ }
 	}
 }

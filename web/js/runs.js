@@ -1,23 +1,23 @@
 // runs.js — the Runs view: one API page (100 experiments) at a time, filtered by the API
-// (status, sweep, norm_type, placement) and, on the loaded page, by free text on the name;
+// (status, sweep, arch, norm_type, placement) and, on the loaded page, by free text on the name;
 // sorted client-side by any column; rows updated in place from the live event stream.
 //
 // DOM hooks (for the browser test):
 //   #runs-table                      the table; tbody rows are tr[data-id][data-status][data-step]
-//   td[data-col=<key>]               cells: id name norm_type placement n_layer seed status step
+//   td[data-col=<key>]               cells: id name arch norm_type placement n_layer seed status step
 //                                    loss val_loss diverged_step sweep_id
-//   #filter-sweep #filter-status #filter-type #filter-placement #filter-text   the filters
+//   #filter-sweep #filter-status #filter-arch #filter-type #filter-placement #filter-text   filters
 //   #runs-count                      "<n> runs" shown (data-count = n)
 //   #runs-page                       page number text; #runs-prev / #runs-next the pager buttons
 //   #compare-selected                → #/compare?ids=…    #compare-sweep → #/compare?sweep=N
 //   input.row-select[data-id]        row checkboxes;  #select-all the page's select-all box
 //   #runs-error                      where a failed request's alert (role=alert) appears
-// The view's state lives in the hash (#/runs?sweep=&status=&type=&placement=&q=&sort=&dir=),
+// The view's state lives in the hash (#/runs?sweep=&status=&arch=&type=&placement=&q=&sort=&dir=),
 // updated with replaceState so a filter change does not re-render the whole view.
 
 import { get } from './api.js';
 import { onEvent } from './live.js';
-import { el, setChildren, fmtNum, fmtInt, debounce, errorAlert, STATUSES, NORM_TYPES, PLACEMENTS } from './util.js';
+import { el, setChildren, fmtNum, fmtInt, debounce, errorAlert, STATUSES, NORM_TYPES, PLACEMENTS, ARCHES } from './util.js';
 
 const PAGE_SIZE = 100;
 
@@ -27,6 +27,7 @@ const STATUS_RANK = { running: 0, queued: 1, interrupted: 2, diverged: 3, failed
 const COLUMNS = [
 	{ key: 'id', label: 'ID', num: true },
 	{ key: 'name', label: 'Name' },
+	{ key: 'arch', label: 'Arch', title: 'model.arch' },
 	{ key: 'norm_type', label: 'Norm type' },
 	{ key: 'placement', label: 'Placement' },
 	{ key: 'n_layer', label: 'Depth', num: true, title: 'n_layer' },
@@ -50,6 +51,7 @@ export async function renderRuns(root, params) {
 	const st = {
 		sweep: num(params.get('sweep')),
 		status: pick(params.get('status'), STATUSES),
+		arch: pick(params.get('arch'), ARCHES),
 		type: pick(params.get('type') || params.get('norm_type'), NORM_TYPES),
 		placement: pick(params.get('placement'), PLACEMENTS),
 		q: params.get('q') || '',
@@ -71,6 +73,8 @@ export async function renderRuns(root, params) {
 		value: st.sweep, placeholder: 'any', class: 'f-sweep' });
 	const fStatus = el('select', { id: 'filter-status' }, option('', 'all', st.status),
 		STATUSES.map((s) => option(s, s, st.status)));
+	const fArch = el('select', { id: 'filter-arch' }, option('', 'all', st.arch),
+		ARCHES.map((s) => option(s, s, st.arch)));
 	const fType = el('select', { id: 'filter-type' }, option('', 'all', st.type),
 		NORM_TYPES.map((s) => option(s, s, st.type)));
 	const fPlacement = el('select', { id: 'filter-placement' }, option('', 'all', st.placement),
@@ -85,7 +89,7 @@ export async function renderRuns(root, params) {
 
 	const filters = el('form', { class: 'filters', id: 'runs-filters', role: 'search', 'aria-label': 'Filter runs',
 		on: { submit: (e) => e.preventDefault() } },
-		field(fSweep, 'Sweep', sweepHint), field(fStatus, 'Status'), field(fType, 'Norm type'),
+		field(fSweep, 'Sweep', sweepHint), field(fStatus, 'Status'), field(fArch, 'Arch'), field(fType, 'Norm type'),
 		field(fPlacement, 'Placement'), field(fText, 'Name contains'),
 		el('div', { class: 'field field-button' }, resetBtn));
 
@@ -141,6 +145,7 @@ export async function renderRuns(root, params) {
 		const p = new URLSearchParams();
 		if (st.sweep) p.set('sweep', st.sweep);
 		if (st.status) p.set('status', st.status);
+		if (st.arch) p.set('arch', st.arch);
 		if (st.type) p.set('type', st.type);
 		if (st.placement) p.set('placement', st.placement);
 		if (st.q) p.set('q', st.q);
@@ -159,7 +164,7 @@ export async function renderRuns(root, params) {
 		try {
 			const page = await get('/experiments', {
 				page_size: PAGE_SIZE, page_token: st.cur || undefined,
-				status: st.status, sweep: st.sweep, norm_type: st.type, placement: st.placement,
+				status: st.status, sweep: st.sweep, arch: st.arch, norm_type: st.type, placement: st.placement,
 			});
 			if (my !== seq || disposed) return;
 			st.loading = false;
@@ -263,7 +268,7 @@ export async function renderRuns(root, params) {
 		}
 	}
 
-	function hasFilters() { return !!(st.sweep || st.status || st.type || st.placement); }
+	function hasFilters() { return !!(st.sweep || st.status || st.arch || st.type || st.placement); }
 
 	function buildRow(it) {
 		const id = String(it.id);
@@ -277,6 +282,7 @@ export async function renderRuns(root, params) {
 			el('td', { class: 'col-select' }, box),
 			td('id', id),
 			td('name', el('a', { href: `#/run/${encodeURIComponent(id)}`, class: 'run-link' }, name)),
+			td('arch', it.arch || '—'),
 			td('norm_type', it.norm_type || '—'),
 			td('placement', it.placement || '—'),
 			td('n_layer', fmtInt(it.n_layer)),
@@ -386,15 +392,16 @@ export async function renderRuns(root, params) {
 	fSweep.addEventListener('input', sweepTyped);
 	fSweep.addEventListener('change', () => { sweepTyped.cancel(); sweepChanged(); });
 	fStatus.addEventListener('change', () => { st.status = fStatus.value; requery(); });
+	fArch.addEventListener('change', () => { st.arch = fArch.value; requery(); });
 	fType.addEventListener('change', () => { st.type = fType.value; requery(); });
 	fPlacement.addEventListener('change', () => { st.placement = fPlacement.value; requery(); });
 	const textTyped = debounce(() => { st.q = fText.value; syncHash(); renderBody(); }, 120);
 	fText.addEventListener('input', textTyped);
 	resetBtn.addEventListener('click', () => {
-		fSweep.value = ''; fStatus.value = ''; fType.value = ''; fPlacement.value = ''; fText.value = '';
+		fSweep.value = ''; fStatus.value = ''; fArch.value = ''; fType.value = ''; fPlacement.value = ''; fText.value = '';
 		sweepHint.textContent = '';
 		fSweep.removeAttribute('aria-invalid');
-		st.sweep = st.status = st.type = st.placement = st.q = '';
+		st.sweep = st.status = st.arch = st.type = st.placement = st.q = '';
 		requery();
 	});
 	prevBtn.addEventListener('click', () => {

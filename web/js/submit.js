@@ -8,32 +8,40 @@
 // request body (/base/model/n_head, or the grid/zip axis "model.n_head").
 //
 // DOM hooks: #spec-input (textarea), input[name=kind] (#kind-experiment, #kind-sweep),
-// #dry-run, #submit-run, #format-json, #reset-example, #submit-result (role=status: outcome),
+// #dry-run, #submit-run, #format-json, #reset-example, #template-arch (the example's arch), #submit-result (role=status: outcome),
 // #spec-errors (role=alert; li[data-pointer] per problem, data-code on the container),
 // mark.err-mark[data-pointer] in #spec-backdrop.
 
 import { post, getToken, ApiError } from './api.js';
-import { el, setChildren, fmtBytes, fmtInt, describeError } from './util.js';
+import { el, setChildren, fmtBytes, fmtInt, describeError, ARCHES, NORM_TYPES, archInfo } from './util.js';
 
-const EXAMPLES = {
-	experiment: {
-		name: 'dyt-pre-d4',
-		model: { n_layer: 4, d_model: 64, n_head: 4, seq_len: 64 },
-		norm: { type: 'dyt', placement: 'pre' },
-		train: { steps: 500, batch_size: 8, lr: 0.001 },
+// One template per arch (the schema's list), and a sweep over every arch × norm type. An arch
+// whose data are images has no sequence length to set; its norm type is the one the arch
+// defaults to (llama: rmsnorm).
+function example(kind, arch) {
+	const info = archInfo(arch);
+	const text = !info || info.data === 'text';
+	const model = { n_layer: 4, d_model: 64, n_head: 4, ...(text ? { seq_len: 64 } : {}) };
+	if (kind === 'sweep') {
+		return {
+			name: 'archs-norms-d4',
+			base: { model: { n_layer: 4, d_model: 64, n_head: 4 }, train: { steps: 500, batch_size: 8, lr: 0.001 } },
+			grid: { 'model.arch': ARCHES.slice(), 'norm.type': NORM_TYPES.slice() },
+			seeds: [1],
+		};
+	}
+	// gpt keeps the example it always had (DyT, the seed paper's norm) while the engine has it
+	const def = (info && info.defaults && info.defaults.norm && info.defaults.norm.type) || NORM_TYPES[0];
+	const type = arch === 'gpt' && NORM_TYPES.includes('dyt') ? 'dyt' : def;
+	return {
+		name: `${arch === 'gpt' ? '' : arch + '-'}${type}-pre-d4`,
+		model: arch === 'gpt' ? model : { arch, ...model },
+		norm: { type, placement: 'pre' },
+		train: { steps: 500, batch_size: text ? 8 : 64, lr: 0.001 },
 		seed: 1,
-	},
-	sweep: {
-		name: 'norms-d4',
-		base: {
-			model: { n_layer: 4, d_model: 64, n_head: 4, seq_len: 64 },
-			train: { steps: 500, batch_size: 8, lr: 0.001 },
-		},
-		grid: { 'norm.type': ['layernorm', 'rmsnorm', 'dyt', 'derf'] },
-		seeds: [1, 2],
-	},
-};
-const exampleText = (kind) => JSON.stringify(EXAMPLES[kind], null, 2);
+	};
+}
+const exampleText = (kind, arch = 'gpt') => JSON.stringify(example(kind, arch), null, 2);
 const DRAFT_KEY = 'normlab.submit.draft';
 
 // ---- a JSON scanner that remembers where every value is ----------------------------------------
@@ -193,6 +201,9 @@ export function renderSubmit(root) {
 	const submitBtn = el('button', { type: 'button', id: 'submit-run', class: 'btn-primary' }, 'Submit');
 	const formatBtn = el('button', { type: 'button', id: 'format-json', class: 'btn-quiet' }, 'Format JSON');
 	const resetBtn = el('button', { type: 'button', id: 'reset-example', class: 'btn-quiet' }, 'Reset to example');
+	let arch = ARCHES.includes('gpt') ? 'gpt' : ARCHES[0];
+	const archSel = el('select', { id: 'template-arch', 'aria-label': 'Example for arch' },
+		ARCHES.map((a) => el('option', { value: a, selected: a === arch }, a)));
 	const errors = el('div', { id: 'spec-errors', class: 'spec-errors' });
 	const result = el('div', { id: 'submit-result', class: 'submit-result', role: 'status', 'aria-live': 'polite' });
 
@@ -202,7 +213,8 @@ export function renderSubmit(root) {
 			kindSet,
 			el('div', { class: 'field field-editor' },
 				el('label', { for: 'spec-input' }, 'Spec or sweep JSON'), editor, help),
-			el('div', { class: 'toolbar' }, dryBtn, submitBtn, el('span', { class: 'spacer' }), formatBtn, resetBtn)),
+			el('div', { class: 'toolbar' }, dryBtn, submitBtn, el('span', { class: 'spacer' }), formatBtn,
+				el('label', { for: 'template-arch', class: 'muted small' }, 'example for'), archSel, resetBtn)),
 		errors, result);
 
 	// ---- editor highlight layer ----------------------------------------------------------------
@@ -461,7 +473,7 @@ export function renderSubmit(root) {
 			const prev = kind;
 			kind = r.value;
 			// swap in the other example when the editor still holds the untouched one
-			if (!ta.value.trim() || ta.value === exampleText(prev)) ta.value = exampleText(kind);
+			if (!ta.value.trim() || ta.value === exampleText(prev, arch)) ta.value = exampleText(kind, arch);
 			clearOutcome();
 			saveDraft();
 		});
@@ -476,8 +488,19 @@ export function renderSubmit(root) {
 		paintBackdrop();
 		saveDraft();
 	});
+	archSel.addEventListener('change', () => {
+		const prev = exampleText(kind, arch);
+		arch = archSel.value;
+		// a new arch swaps the template in unless the editor holds the user's own text
+		if (!ta.value.trim() || ta.value === prev) {
+			ta.value = exampleText(kind, arch);
+			clearOutcome();
+			paintBackdrop();
+			saveDraft();
+		}
+	});
 	resetBtn.addEventListener('click', () => {
-		ta.value = exampleText(kind);
+		ta.value = exampleText(kind, arch);
 		clearOutcome();
 		saveDraft();
 		ta.focus();

@@ -163,10 +163,45 @@ export function errorAlert(err, { title, dismissible = true } = {}) {
 	return box;
 }
 
-// Status names the daemon uses, in the order the UI lists them.
-export const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'diverged', 'interrupted'];
-export const NORM_TYPES = ['layernorm', 'rmsnorm', 'dyt', 'derf', 'none'];
-export const PLACEMENTS = ['pre', 'post', 'peri', 'mix', 'lns'];
+// ---- the engine's tables ------------------------------------------------------------------------
+
+// What GET /api/v1/schema serves: the engine's own lists (arches with the defaults each resolves
+// to, norm types, placements, spec fields with ranges, run statuses). The dashboard keeps no list
+// of its own: a norm type added to the engine shows up here without an edit in web/. The arrays
+// below are filled in place by loadSchema(), which app.js awaits before the first view renders,
+// so modules may import them by name.
+export const SCHEMA = { arches: [], norm_types: [], placements: [], fields: [], statuses: [] };
+export const STATUSES = [];
+export const NORM_TYPES = [];
+export const PLACEMENTS = [];
+export const ARCHES = [];
+
+let schemaLoad = null;
+export function loadSchema() {
+	if (!schemaLoad) {
+		schemaLoad = fetch('/api/v1/schema', { headers: { Accept: 'application/json' } })
+			.then((res) => {
+				if (!res.ok) throw new Error(`GET /api/v1/schema: HTTP ${res.status}`);
+				return res.json();
+			})
+			.then((s) => {
+				Object.assign(SCHEMA, s);
+				const fill = (arr, src) => arr.splice(0, arr.length, ...(src || []));
+				fill(STATUSES, s.statuses);
+				fill(NORM_TYPES, (s.norm_types || []).map((n) => n.name));
+				fill(PLACEMENTS, s.placements);
+				fill(ARCHES, (s.arches || []).map((a) => a.name));
+				return SCHEMA;
+			})
+			.catch((e) => { schemaLoad = null; throw e; });
+	}
+	return schemaLoad;
+}
+
+// The schema's entry for an arch ({name, data, metrics, defaults}), or null.
+export function archInfo(name) {
+	return SCHEMA.arches.find((a) => a.name === name) || null;
+}
 
 // Terminal states: a run in one of them will not change again (unless retried).
 export function isFinished(status) {
