@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/corpus.h"
 #include "../test.h"
 #include "blas.h"
 #include "checkpoint.h"
@@ -29,16 +30,7 @@ static char tmpdir[64], corpus[256];
 
 static void write_corpus(void)
 {
-	static const char *const words[] = { "the", "norm", "of", "layer", "and", "variance",
-		"grows", "with", "depth", "in", "pre", "post", "tanh", "residual", "stream", "a" };
-	struct rng r;
-	FILE *f = fopen(corpus, "w");
-	rng_seed(&r, 11, 5);
-	for (int i = 0; i < 20000; i++) {
-		fputs(words[rng_below(&r, 16)], f);
-		fputc(rng_below(&r, 9) == 0 ? '\n' : ' ', f);
-	}
-	fclose(f);
+	test_corpus_write(corpus, 20000);
 }
 
 static double now_s(void)

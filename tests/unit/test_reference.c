@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../lib/corpus.h"
 #include "../test.h"
 #include "norm.h"
 #include "safetensors.h"
@@ -107,21 +108,6 @@ out:
 	return worst;
 }
 
-static void write_corpus(const char *path)
-{
-	static const char *const words[] = { "the", "norm", "of", "layer", "and", "variance",
-		"grows", "with", "depth", "in", "pre", "post", "tanh", "residual", "stream", "a" };
-	unsigned r = 777;
-	FILE *f = fopen(path, "w");
-	if (!f)
-		return;
-	for (int i = 0; i < 20000; i++) {
-		r = r * 1103515245u + 12345u;
-		fputs(words[(r >> 16) % 16], f);
-		fputc((r >> 8) % 11 == 0 ? '\n' : ' ', f);
-	}
-	fclose(f);
-}
 
 /* One type × placement at its initial parameters (branch outputs are small there, so the norms
  * of Peri-LN's outputs see small inputs) and after 20 steps of float training: gradients at the
@@ -182,7 +168,7 @@ int main(void)
 		return 1;
 	char corpus[128];
 	snprintf(corpus, sizeof corpus, "%s/corpus.txt", tmp);
-	write_corpus(corpus);
+	test_corpus_write(corpus, 20000);
 	double all_worst = 0;
 	for (int ti = 0; ti < norm_table_len; ti++) {
 		for (int p = 0; p <= SPEC_PLACE_LNS; p++) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "../lib/corpus.h"
 #include "../test.h"
 #include "blas.h"
 #include "checkpoint.h"
@@ -28,16 +29,7 @@ static char corpus[256], ckpt_path[256], tmpdir[64];
 
 static void write_corpus(void)
 {
-	static const char *const words[] = { "the", "norm", "of", "layer", "and", "variance",
-		"grows", "with", "depth", "in", "pre", "post", "tanh", "residual", "stream", "a" };
-	struct rng r;
-	FILE *f = fopen(corpus, "w");
-	rng_seed(&r, 11, 5);
-	for (int i = 0; i < 40000; i++) {
-		fputs(words[rng_below(&r, 16)], f);
-		fputc(rng_below(&r, 9) == 0 ? '\n' : ' ', f);
-	}
-	fclose(f);
+	test_corpus_write(corpus, 40000);
 }
 
 struct record {
