@@ -10,7 +10,7 @@
 //  - every control has an accessible name; 1280×800 and 1920×1080 without horizontal scrolling;
 //  - prints how long the 48-run compare page takes to load and draw (a figure, not an assertion).
 // Screenshots go to tests/out/browser/. Ends with "browser: N passed, N failed".
-import { spawn } from 'node:child_process';
+import { launchDaemon, writeCorpus } from './harness.mjs';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -29,29 +29,11 @@ const tmp = mkdtempSync(join(tmpdir(), 'nl_browser_'));
 mkdirSync(OUT, { recursive: true });
 writeFileSync(join(tmp, 'tokens'), `${TOKEN} tester admin\n`, { mode: 0o600 });
 // a corpus of our own
-{
-	const words = 'the norm of layer and variance grows with depth in pre post tanh residual stream a'.split(' ');
-	let r = 12345, text = '';
-	for (let i = 0; i < 40000; i++) { r = (r * 1103515245 + 12345) >>> 0; text += words[(r >>> 16) % 16] + ((r >>> 8) % 11 === 0 ? '\n' : ' '); }
-	writeFileSync(join(tmp, 'corpus.txt'), text);
-}
+writeCorpus(tmp, 12345);
 
 let daemon, port;
 async function startDaemon() {
-	for (let attempt = 0; attempt < 8; attempt++) {
-		port = 20000 + Math.floor(Math.random() * 40000);
-		daemon = spawn(join(BIN, 'normlabd'), ['--listen', `127.0.0.1:${port}`, '--db', join(tmp, 'db/n.db'),
-			'--runs', join(tmp, 'runs'), '--tokens', join(tmp, 'tokens'), '--data-dir', tmp,
-			'--web_dir', join(root, 'web'), '--workers', '2', '--thread_budget', '2', '--log-level', 'warn'],
-			{ stdio: ['ignore', 'ignore', 'inherit'] });
-		for (let i = 0; i < 100; i++) {
-			try { if ((await fetch(`http://127.0.0.1:${port}/api/v1/health`)).ok) return; } catch { /* not yet */ }
-			if (daemon.exitCode !== null) break;
-			await new Promise((r) => setTimeout(r, 50));
-		}
-		daemon.kill('SIGKILL');
-	}
-	throw new Error('normlabd did not start');
+	({ daemon, port } = await launchDaemon(BIN, tmp, root, []));
 }
 const api = async (method, path, body) => {
 	const res = await fetch(`http://127.0.0.1:${port}/api/v1${path}`, {

@@ -6,7 +6,7 @@
 //    opens with a session cookie (EventSource cannot send the token) that page scripts cannot read;
 //  - a token change (to bob's) shows bob's runs and not alice's.
 // Ends with "private: N passed, N failed".
-import { spawn } from 'node:child_process';
+import { launchDaemon, writeCorpus } from './harness.mjs';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -24,29 +24,11 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const tmp = mkdtempSync(join(tmpdir(), 'nl_private_'));
 writeFileSync(join(tmp, 'tokens'), `${ALICE} alice user\n${BOB} bob user\n`, { mode: 0o600 });
-{
-	const words = 'the norm of layer and variance grows with depth in pre post tanh residual stream a'.split(' ');
-	let r = 4242, text = '';
-	for (let i = 0; i < 40000; i++) { r = (r * 1103515245 + 12345) >>> 0; text += words[(r >>> 16) % 16] + ((r >>> 8) % 11 === 0 ? '\n' : ' '); }
-	writeFileSync(join(tmp, 'corpus.txt'), text);
-}
+writeCorpus(tmp, 4242);
 
 let daemon, port;
 async function startDaemon() {
-	for (let attempt = 0; attempt < 8; attempt++) {
-		port = 20000 + Math.floor(Math.random() * 40000);
-		daemon = spawn(join(BIN, 'normlabd'), ['--listen', `127.0.0.1:${port}`, '--db', join(tmp, 'db/n.db'),
-			'--runs', join(tmp, 'runs'), '--tokens', join(tmp, 'tokens'), '--data-dir', tmp,
-			'--web_dir', join(root, 'web'), '--workers', '2', '--thread_budget', '2', '--log-level', 'warn',
-			'--reads_open', 'false'], { stdio: ['ignore', 'ignore', 'inherit'] });
-		for (let i = 0; i < 100; i++) {
-			try { if ((await fetch(`http://127.0.0.1:${port}/api/v1/health`)).ok) return; } catch { /* not yet */ }
-			if (daemon.exitCode !== null) break;
-			await sleep(50);
-		}
-		daemon.kill('SIGKILL');
-	}
-	throw new Error('normlabd did not start');
+	({ daemon, port } = await launchDaemon(BIN, tmp, root, ['--reads_open', 'false']));
 }
 const api = async (token, method, path, body) => {
 	const res = await fetch(`http://127.0.0.1:${port}/api/v1${path}`, {
