@@ -1068,13 +1068,11 @@ int spec_parse(struct spec *s, const char *json, size_t len, const struct spec_l
 	       struct spec_errors *errs)
 {
 	struct spec_errors local_errs;
-	struct spec_ctx cx;
-	struct spec tmp;
 	const unsigned char *p = (const unsigned char *)json;
 	const char *why = NULL;
 	cJSON *root = NULL;
 	size_t at = 0, skip = 0;
-	int rc = NL_EINVAL;
+	int rc;
 
 	if (!errs)
 		errs = &local_errs;
@@ -1130,7 +1128,26 @@ int spec_parse(struct spec *s, const char *json, size_t len, const struct spec_l
 		add_err(errs, "", "out of memory while parsing the spec");
 		return NL_ENOMEM;
 	}
+	rc = spec_parse_tree(s, root, limits, errs);
+	cJSON_Delete(root);
+	return rc;
+}
 
+int spec_parse_tree(struct spec *s, const struct cJSON *root, const struct spec_limits *limits,
+		    struct spec_errors *errs)
+{
+	struct spec_errors local_errs;
+	struct spec_ctx cx;
+	struct spec tmp;
+	int rc = NL_EINVAL;
+
+	if (!errs)
+		errs = &local_errs;
+	errs->n = 0;
+	if (!cJSON_IsObject(root)) {
+		add_err(errs, "", "the spec must be a JSON object");
+		return NL_EINVAL;
+	}
 	memset(&cx, 0, sizeof cx);
 	memset(&tmp, 0, sizeof tmp);
 	apply_table_defaults(&tmp);    /* embed_scale stays -1 ("auto") until resolved */
@@ -1206,7 +1223,6 @@ mem_check:
 	*s = tmp;
 	rc = 0;
 out:
-	cJSON_Delete(root);
 	return rc;
 }
 
@@ -1319,43 +1335,6 @@ char *spec_canonical(const struct spec *s)
 		return NULL;
 	txt = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
-	if (!txt)
-		return NULL;
-	out = nl_strdup(txt);
-	cJSON_free(txt);
-	return out;
-}
-
-/* Makes every finite number under v raw text that reads back exactly (fmt_num). 0 or -1. */
-static int exact_numbers(cJSON *v)
-{
-	if (cJSON_IsNumber(v) && isfinite(v->valuedouble)) {
-		char buf[40];
-		fmt_num(buf, sizeof buf, v->valuedouble);
-		size_t n = strlen(buf) + 1;
-		char *t = cJSON_malloc(n);   /* cJSON_Delete frees it with cJSON's hooks */
-		if (!t)
-			return -1;
-		memcpy(t, buf, n);
-		v->type = cJSON_Raw | (v->type & cJSON_StringIsConst);
-		v->valuestring = t;
-		return 0;
-	}
-	for (cJSON *c = v->child; c; c = c->next)
-		if (exact_numbers(c) != 0)
-			return -1;
-	return 0;
-}
-
-char *spec_json_print(const struct cJSON *v)
-{
-	cJSON *dup = cJSON_Duplicate(v, 1);
-	char *txt = NULL, *out = NULL;
-	if (!dup)
-		return NULL;
-	if (exact_numbers(dup) == 0)
-		txt = cJSON_PrintUnformatted(dup);
-	cJSON_Delete(dup);
 	if (!txt)
 		return NULL;
 	out = nl_strdup(txt);

@@ -143,14 +143,12 @@ int spec_parse(struct spec *s, const char *json, size_t len, const struct spec_l
 struct cJSON;
 
 /*
- * JSON text of a cJSON tree with every finite number written as the shortest text that reads
- * back as exactly its double; for callers that edit a spec as a tree before spec_parse (the
- * daemon's request body, a sweep's cells). cJSON's own printer settles for 15 digits whenever
- * they come within an epsilon of the value, which moved a value given with 17 digits and gave
- * the daemon's run another hash than `normlab train` gives the same file. v is borrowed; the
- * caller frees the text with nl_free. NULL when out of memory.
+ * spec_parse over a tree already parsed from text that passed the strict scanner
+ * (spec_json_check): the daemon parses a request body once and validates the spec from that
+ * tree, with the same checks, errors and result as spec_parse on the text. root is borrowed.
  */
-char *spec_json_print(const struct cJSON *v);
+int spec_parse_tree(struct spec *s, const struct cJSON *root, const struct spec_limits *limits,
+		    struct spec_errors *errs);
 
 /* Canonical JSON (defaults filled, keys sorted, no whitespace). Caller frees with nl_free. */
 char *spec_canonical(const struct spec *s);

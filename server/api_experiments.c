@@ -289,6 +289,7 @@ struct create_ctx {
 	struct quota_verdict quota;
 	struct store_err err;
 	const char *dedup_owner;        /* only this owner's runs count as duplicates; NULL = any */
+	const struct spec *spec;        /* validated: kept for the run's start */
 };
 
 static int create_fn(struct store *w, void *arg)
@@ -317,6 +318,7 @@ static int create_fn(struct store *w, void *arg)
 	rc = store_experiment_insert(w, c->e, &c->err);
 	if (rc < 0)
 		return rc;
+	sched_keep_spec(c->d->sched, c->e->id, c->spec);
 	exp_event(c->d, w, "experiment.queued", c->e);
 	return 0;
 }
@@ -369,7 +371,6 @@ static void h_create(void *ctx, const struct http_request *req, struct http_resp
 	struct quota_limits ql;
 	struct quota_verdict qv;
 	cJSON *body = NULL, *out = NULL;
-	char *text = NULL;
 	int64_t dry;
 	int rc;
 
@@ -378,6 +379,13 @@ static void h_create(void *ctx, const struct http_request *req, struct http_resp
 	datasets_limits(d->datasets, (uint64_t)d->cfg.max_run_bytes, &lim);
 	if (api_query_int(req, r, "dry_run", 0, 1, 0, &dry) != 0)
 		return;
+	if (req->body_len > SPEC_JSON_MAX) {
+		char msg[160];
+		snprintf(msg, sizeof msg, "the spec is %zu bytes, above the limit of %d bytes",
+			 req->body_len, SPEC_JSON_MAX);
+		http_problem(r, 413, "body_too_large", msg, NULL, NULL, 0);
+		return;
+	}
 	body = api_body_json(req, r);
 	if (!body)
 		return;
@@ -389,12 +397,9 @@ static void h_create(void *ctx, const struct http_request *req, struct http_resp
 		ferr_answer(r, &fe, "invalid_field");
 		goto out;
 	}
-	text = spec_json_print(body);   /* numbers exactly as given: the hash `normlab train` gets */
-	if (!text) {
-		problem_oom(r);
-		goto out;
-	}
-	rc = spec_parse(&s, text, strlen(text), &lim, &serr);
+	/* the body was scanned strictly and parsed once; the spec is validated from that tree
+	 * (cJSON read each number as strtod does: the hash `normlab train` gets) */
+	rc = spec_parse_tree(&s, body, &lim, &serr);
 	if (rc == NL_ENOMEM) {
 		problem_oom(r);
 		goto out;
@@ -468,6 +473,7 @@ static void h_create(void *ctx, const struct http_request *req, struct http_resp
 	c.skip_duplicate = m.skip_duplicate;
 	c.limits = &ql;
 	c.dedup_owner = req->read_own_only ? req->user : NULL;
+	c.spec = &s;
 	rc = sched_call(d->sched, create_fn, &c);
 	if (api_stopping(r, rc))
 		goto out;
@@ -504,7 +510,6 @@ static void h_create(void *ctx, const struct http_request *req, struct http_resp
 	out = NULL;
 out:
 	cJSON_Delete(out);
-	nl_free(text);
 	cJSON_Delete(body);
 	store_experiment_clear(&e);
 	meta_clear(&m);

@@ -129,6 +129,7 @@ struct submit_ctx {
 	const struct quota_limits *limits;
 	struct quota_verdict quota;     /* status != 0: refused by a quota, nothing stored */
 	struct store_err err;
+	const struct sweep_plan *plan;  /* the cells' validated specs, kept for their starts */
 };
 
 #define SUBMIT_OVER_QUOTA (-1000)   /* submit_tx: rolled back, c->quota says why */
@@ -184,6 +185,9 @@ static int submit_fn(struct store *w, void *arg)
 	int rc = store_tx(w, submit_tx, c, &c->err);
 	if (rc < 0)
 		return rc;
+	for (int i = 0; i < c->n; i++)
+		if (!c->duplicate_of[i])
+			sched_keep_spec(c->d->sched, c->exps[i].id, c->plan->cells[i].spec);
 	/* after the commit: a waiter woken by the event must find the rows */
 	cJSON *o = cJSON_CreateObject();
 	if (o && (!cJSON_AddNumberToObject(o, "id", (double)c->sweep.id) ||
@@ -265,21 +269,14 @@ out:
 
 /* Turns each cell into the experiment row it will be (on this thread, not the loop's). */
 static int plan_rows(const struct sweep_plan *p, const struct http_request *req, double now,
-		     const struct spec_limits *lim, struct store_experiment *exps)
+		     struct store_experiment *exps)
 {
 	for (int i = 0; i < p->n; i++) {
-		struct spec s;
 		struct store_experiment *e = &exps[i];
 		const struct sweep_cell *c = &p->cells[i];
-		int rc = spec_parse(&s, c->canonical, strlen(c->canonical), lim, NULL);
-		if (rc == NL_ENOMEM || (rc == 0 && api_experiment_from_spec(e, &s) != 0))
+		/* the cell's spec as sweep_expand validated it: no second parse */
+		if (api_experiment_from_spec(e, c->spec) != 0)
 			return NL_ENOMEM;
-		/* the canonical form is a fixed point of parse + print; if it ever is not, the row
-		 * would not be the run the dry run showed */
-		if (rc != 0 || strcmp(e->hash, c->hash) != 0) {
-			LOG_ERROR("sweep cell %d: its canonical spec does not parse back to itself", i);
-			return NL_EINVAL;
-		}
 		nl_strlcpy(e->owner, req->user, sizeof e->owner);
 		e->priority = p->priority;
 		e->cell = c->cell;
@@ -385,18 +382,12 @@ static void h_submit(void *ctx, const struct http_request *req, struct http_resp
 	c.sweep.priority = plan.priority;
 	c.sweep.n_cells = plan.n;
 	c.sweep.created_at = daemon_now();
-	rc = plan_rows(&plan, req, c.sweep.created_at, &lim.spec, c.exps);
+	rc = plan_rows(&plan, req, c.sweep.created_at, c.exps);
 	if (rc != 0) {
-		if (rc == NL_ENOMEM)
-			problem_oom(r);
-		else
-			http_problem(r, 500, "internal", "a cell's canonical spec does not parse back "
-				     "to itself", NULL, NULL, 0);
+		problem_oom(r);
 		goto out;
 	}
-	/* the plan's copies are not needed any more: give the memory back before the write */
-	sweep_plan_free(&plan);
-
+	c.plan = &plan;
 	rc = sched_call(d->sched, submit_fn, &c);
 	if (api_stopping(r, rc))
 		goto out;

@@ -98,19 +98,13 @@ int quota_check_spec(const struct quota_limits *q, const struct spec *s, const c
 int quota_check_plan(const struct quota_limits *q, const struct sweep_plan *p,
 		     struct quota_verdict *v)
 {
-	/* the cells were validated by sweep_expand with the daemon's memory cap: no limit here */
-	struct spec_limits none = { .max_bytes = UINT64_MAX };
 	memset(v, 0, sizeof *v);
 	if (q->run_store_bytes <= 0 && q->run_gflop <= 0)
 		return 0;
 	for (int i = 0; i < p->n; i++) {
-		struct spec s;
 		char prefix[32];
-		const char *c = p->cells[i].canonical;
-		if (spec_parse(&s, c, strlen(c), &none, NULL) != 0)
-			continue;   /* cannot happen for an expanded cell; plan_rows reports it */
 		snprintf(prefix, sizeof prefix, "/cells/%d", p->cells[i].cell);
-		if (quota_check_spec(q, &s, prefix, v) != 0) {
+		if (quota_check_spec(q, p->cells[i].spec, prefix, v) != 0) {
 			size_t n = strlen(v->detail);
 			snprintf(v->detail + n, sizeof v->detail - n, " (cell %d)", p->cells[i].cell);
 			return -1;

@@ -163,6 +163,9 @@ struct sched {
 	int64_t win_steps0, win_points0;
 	double steps_rate, points_rate;
 	int queued_cache;
+	/* loop thread: validated specs of queued runs (sched_keep_spec), a ring, oldest first out */
+	struct kept_spec { int64_t id; struct spec *spec; } kept[SCHED_SPEC_KEEP];
+	int kept_next;
 	char io_error[320];         /* the last storage write error, "" once a later write worked */
 	double io_error_at;
 	int reserve_held;           /* the store's disk-full reserve file is in place */
@@ -953,6 +956,30 @@ static void run_done(uv_work_t *w, int status)
 	}
 }
 
+void sched_keep_spec(struct sched *s, int64_t id, const struct spec *sp)
+{
+	struct kept_spec *k = &s->kept[s->kept_next];
+	if (!k->spec && !(k->spec = nl_malloc(sizeof *k->spec)))
+		return;
+	*k->spec = *sp;
+	k->id = id;
+	s->kept_next = (s->kept_next + 1) % SCHED_SPEC_KEEP;
+}
+
+/* Takes the kept spec of experiment id into *out: 1 if there was one, else 0. */
+static int take_kept_spec(struct sched *s, int64_t id, struct spec *out)
+{
+	for (int i = 0; i < SCHED_SPEC_KEEP; i++) {
+		struct kept_spec *k = &s->kept[i];
+		if (k->spec && k->id == id) {
+			*out = *k->spec;
+			k->id = 0;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* Starts experiment e (status queued). Returns 0, or <0 after marking it failed. */
 static int start_run(struct sched *s, struct store_experiment *e)
 {
@@ -974,7 +1001,8 @@ static int start_run(struct sched *s, struct store_experiment *e)
 	r->corpus_fd = -1;
 	r->s = s;
 	r->id = e->id;
-	if (spec_parse(&r->spec, e->spec, strlen(e->spec), &lim, &errs) != 0) {
+	if (!take_kept_spec(s, e->id, &r->spec) &&
+	    spec_parse(&r->spec, e->spec, strlen(e->spec), &lim, &errs) != 0) {
 		snprintf(msg, sizeof msg, "cannot start: %s: %s", errs.n ? errs.e[0].pointer : "",
 			 errs.n ? errs.e[0].msg : "the stored spec no longer validates");
 		goto fail;
@@ -1377,6 +1405,8 @@ void sched_free(struct sched *s)
 		s->pending = p->next;
 		nl_free(p);
 	}
+	for (int i = 0; i < SCHED_SPEC_KEEP; i++)
+		nl_free(s->kept[i].spec);
 	uv_loop_close(&s->loop);
 	store_close(s->w);
 	pthread_mutex_destroy(&s->qmu);

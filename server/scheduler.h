@@ -39,6 +39,17 @@ void sched_free(struct sched *s);
 int sched_call(struct sched *s, int (*fn)(struct store *w, void *ctx), void *ctx);
 
 /*
+ * Keeps the validated spec of experiment id, just inserted as queued, so that starting it does
+ * not parse its stored text again: a spec is parsed once on its way to a run. Loop thread only
+ * (inside a sched_call fn, after the insert committed). The cache holds SCHED_SPEC_KEEP specs;
+ * the oldest goes first, and a run whose spec is not kept (after a restart, or pushed out) is
+ * parsed from the store as before. Out of memory only means no entry.
+ */
+#define SCHED_SPEC_KEEP 256
+struct spec;
+void sched_keep_spec(struct sched *s, int64_t id, const struct spec *sp);
+
+/*
  * Cancels experiment id: a queued one becomes cancelled at once; a running one stops within one
  * step and then becomes cancelled. Returns 0 (done), 1 (a running run was asked to stop),
  * STORE_ENOTFOUND, or -2 when it has already ended (nothing to cancel).

@@ -1,7 +1,8 @@
 /*
  * sweep.c — sweep expansion: checks the request's shape, counts its cells before building any
  * (so an oversized sweep costs nothing), then builds each cell as base + overrides, validates it
- * with spec_parse and records its canonical text and hash.
+ * with spec_parse_tree (from the tree, not re-printed text) and keeps the validated spec, its
+ * canonical text and hash.
  *
  * Internally the sweep is a set of axes (one per grid key, zip key and "seed") over dimensions
  * (one per grid key, one shared by all zip keys, one for seeds); a cell is one index per
@@ -625,7 +626,6 @@ static int build_cell(struct sweep_ctx *cx, const int *idx, int cell, const stru
 	struct spec s;
 	struct spec_errors serr;
 	char ptr[192];
-	char *text = NULL;
 	cJSON *doc = NULL, *ov = NULL;
 	int rc = NL_ENOMEM;
 
@@ -652,10 +652,7 @@ static int build_cell(struct sweep_ctx *cx, const int *idx, int cell, const stru
 		if (!nv || path_set(doc, "name", nv) != 0)
 			goto out;
 	}
-	text = spec_json_print(doc);   /* numbers exactly as given (cJSON's printer rounds) */
-	if (!text)
-		goto out;
-	rc = spec_parse(&s, text, strlen(text), &cx->lim->spec, &serr);
+	rc = spec_parse_tree(&s, doc, &cx->lim->spec, &serr);
 	if (rc == NL_ENOMEM)
 		goto out;
 	if (rc != 0) {
@@ -675,8 +672,10 @@ static int build_cell(struct sweep_ctx *cx, const int *idx, int cell, const stru
 	}
 	rc = NL_ENOMEM;
 	out->canonical = spec_canonical(&s);
-	if (!out->canonical || spec_hash(&s, out->hash) != 0)
+	out->spec = nl_malloc(sizeof *out->spec);
+	if (!out->canonical || !out->spec || spec_hash(&s, out->hash) != 0)
 		goto out;
+	*out->spec = s;
 	out->cell = cell;
 	out->overrides = ov;
 	ov = NULL;
@@ -684,10 +683,11 @@ static int build_cell(struct sweep_ctx *cx, const int *idx, int cell, const stru
 out:
 	if (rc == NL_ENOMEM) {
 		nl_free(out->canonical);
+		nl_free(out->spec);
 		out->canonical = NULL;
+		out->spec = NULL;
 		nomem(cx, "building the cells");
 	}
-	nl_free(text);
 	cJSON_Delete(doc);
 	cJSON_Delete(ov);
 	return rc;
@@ -745,6 +745,7 @@ void sweep_plan_free(struct sweep_plan *plan)
 		return;
 	for (int i = 0; i < plan->n && plan->cells; i++) {
 		nl_free(plan->cells[i].canonical);
+		nl_free(plan->cells[i].spec);
 		cJSON_Delete(plan->cells[i].overrides);
 	}
 	nl_free(plan->cells);

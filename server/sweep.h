@@ -44,6 +44,8 @@ struct sweep_cell {
 	int cell;                /* index in the sweep, 0..n-1 */
 	char hash[65];           /* spec_hash of the cell's spec */
 	char *canonical;         /* spec_canonical text; owned by the plan (nl_malloc) */
+	struct spec *spec;       /* the validated spec (parsed once, from the request's tree);
+				  * owned by the plan (nl_malloc) */
 	cJSON *overrides;        /* {"dotted.path": value, ...}: what this cell's axes set, in axis
 				  * order (the derived "name" is not listed); owned by the plan */
 };

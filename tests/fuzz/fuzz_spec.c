@@ -9,8 +9,8 @@
  *     NL_ENOMEM without any allocation failing would be a parser bug passed off as memory;
  *   - an accepted spec has a canonical form that parses again to the same canonical text and
  *     hash (the hash names the run: if it moved, a resubmitted spec would not be recognised);
- *   - the daemon's path to the same bytes (cJSON parse, spec_json_print, spec_parse; see
- *     h_create in server/api_experiments.c) reaches the same canonical form and hash when both
+ *   - the daemon's path to the same bytes (spec_json_check, one cJSON parse, spec_parse_tree;
+ *     see h_create in server/api_experiments.c) reaches the same canonical form and hash when both
  *     accept the text: the same file is the same run whichever way it is submitted.
  * Single-threaded; everything is freed before returning.
  */
@@ -82,25 +82,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		nl_free(c2);
 	}
 
-	/* The daemon's path (h_create): the body is NUL-terminated by the HTTP layer, parsed by
-	 * cJSON, and printed again by spec_json_print before spec_parse sees it. */
+	/* The daemon's path (h_create): the body is NUL-terminated by the HTTP layer, scanned
+	 * strictly, parsed once by cJSON, and validated from that tree. */
 	char *body = nl_malloc(size + 1);
 	FUZZ_CHECK(body != NULL, "out of memory");
 	memcpy(body, data, size);
 	body[size] = '\0';
-	cJSON *j = cJSON_ParseWithLengthOpts(body, size + 1, NULL, 1);
-	char *printed = cJSON_IsObject(j) ? spec_json_print(j) : NULL;
-	if (printed) {
-		int rc3;
-		char *c3 = parse_canonical(printed, strlen(printed), h3, &rc3);
-		if (c1 && c3) {
-			FUZZ_CHECK(strcmp(c1, c3) == 0, "the CLI and the daemon read the same spec "
-				   "differently:\n%s\n%s", c1, c3);
-			FUZZ_CHECK(strcmp(h1, h3) == 0, "hash differs between CLI and daemon");
-		}
+	size_t at;
+	const char *why;
+	cJSON *j = spec_json_check(body, size, &at, &why) == 0 ?
+		   cJSON_ParseWithLengthOpts(body, size + 1, NULL, 1) : NULL;
+	struct spec s3;
+	static const struct spec_limits lim = { .max_bytes = SPEC_MEM_LIMIT_DEFAULT };
+	int rc3 = cJSON_IsObject(j) ? spec_parse_tree(&s3, j, &lim, NULL) : -1;
+	if (rc3 == 0 && c1) {
+		char *c3 = spec_canonical(&s3);
+		FUZZ_CHECK(c3 != NULL && spec_hash(&s3, h3) == 0, "canonical form of the tree");
+		FUZZ_CHECK(strcmp(c1, c3) == 0, "the CLI and the daemon read the same spec "
+			   "differently:\n%s\n%s", c1, c3);
+		FUZZ_CHECK(strcmp(h1, h3) == 0, "hash differs between CLI and daemon");
 		nl_free(c3);
 	}
-	nl_free(printed);
+	/* where the CLI accepts the text, so does the daemon's path, and the other way round */
+	if (j && cJSON_IsObject(j))
+		FUZZ_CHECK((c1 != NULL) == (rc3 == 0), "CLI %s, daemon %s", c1 ? "accepts" : "refuses",
+			   rc3 == 0 ? "accepts" : "refuses");
 	cJSON_Delete(j);
 	nl_free(body);
 	nl_free(c1);
