@@ -52,12 +52,79 @@ static cJSON *child(cJSON *o, const char *key)
 	return c ? c : cJSON_AddObjectToObject(o, key);
 }
 
+/* An object schema that takes no other members. NULL when out of memory. */
+static cJSON *object_schema(void)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (o && (!cJSON_AddStringToObject(o, "type", "object") ||
+		  !cJSON_AddFalseToObject(o, "additionalProperties"))) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* The member `key` of the object schema o's properties: made an object schema when absent. */
+static cJSON *property(cJSON *o, const char *key)
+{
+	cJSON *props = child(o, "properties");
+	cJSON *c = props ? cJSON_GetObjectItemCaseSensitive(props, key) : NULL;
+	if (!c && props && (c = object_schema()) && !cJSON_AddItemToObject(props, key, c)) {
+		cJSON_Delete(c);
+		c = NULL;
+	}
+	return c;
+}
+
+/* One field of the engine's table as a JSON Schema: type, enum, range, length, default. */
+static void field_schema(cJSON *o, const cJSON *f)
+{
+	static const char *const copy[][2] = {
+		{ "type", "type" }, { "enum", "enum" }, { "min", "minimum" }, { "max", "maximum" },
+		{ "min_exclusive", "exclusiveMinimum" }, { "max_exclusive", "exclusiveMaximum" },
+		{ "min_length", "minLength" }, { "max_length", "maxLength" },
+	};
+	cJSON_DeleteItemFromObjectCaseSensitive(o, "additionalProperties");
+	for (size_t i = 0; i < sizeof copy / sizeof copy[0]; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(f, copy[i][0]);
+		if (v)
+			put(o, copy[i][1], cJSON_Duplicate(v, 1));
+	}
+	const cJSON *def = cJSON_GetObjectItemCaseSensitive(f, "default");
+	const cJSON *only = cJSON_GetObjectItemCaseSensitive(f, "arch_only");
+	char desc[200] = "";
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(f, "default_depends")))
+		snprintf(desc, sizeof desc, "The default depends on other fields (model.arch, "
+			 "model.d_model, norm.type, train.steps): GET /api/v1/schema lists each "
+			 "arch's resolved defaults.");
+	else if (def)
+		put(o, "default", cJSON_Duplicate(def, 1));
+	if (cJSON_IsString(only)) {
+		size_t n = strlen(desc);
+		snprintf(desc + n, sizeof desc - n, "%sOnly for model.arch %s.", n ? " " : "",
+			 only->valuestring);
+	}
+	if (desc[0])
+		put(o, "description", cJSON_CreateString(desc));
+}
+
+/*
+ * components.schemas.Spec and .Status, generated from the tables as the document is served:
+ * every spec field with its type, range or enum and default (sections become nested object
+ * schemas), and the store's run statuses. Nothing in the hand-written document repeats them.
+ */
 void api_schema_openapi(cJSON *doc)
 {
-	cJSON *spec = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "components"),
-						 "schemas"), "Spec");
-	cJSON *fields = spec ? spec_fields_json() : NULL, *f;
+	cJSON *schemas = child(child(doc, "components"), "schemas");
+	cJSON *spec = object_schema(), *fields = spec ? spec_fields_json() : NULL, *f;
+	if (!schemas || !fields) {
+		cJSON_Delete(spec);
+		return;
+	}
+	put(spec, "description", cJSON_CreateString(
+		"One training run. Every field has a default, so {} is valid; unknown fields are an "
+		"error. The canonical form (defaults filled, keys sorted) is hashed to identify the "
+		"run's science. Generated from the engine's spec table, as GET /api/v1/schema is."));
 	cJSON_ArrayForEach(f, fields) {
 		const cJSON *key = cJSON_GetObjectItemCaseSensitive(f, "key");
 		if (!cJSON_IsString(key))
@@ -70,24 +137,21 @@ void api_schema_openapi(cJSON *doc)
 			dot = strchr(seg, '.');
 			if (dot)
 				*dot = '\0';
-			o = child(child(o, "properties"), seg);
+			o = property(o, seg);
 		}
-		if (!o)
-			continue;
-		static const char *const copy[][2] = {
-			{ "type", "type" }, { "enum", "enum" }, { "min", "minimum" }, { "max", "maximum" },
-			{ "min_exclusive", "exclusiveMinimum" }, { "max_exclusive", "exclusiveMaximum" },
-			{ "min_length", "minLength" }, { "max_length", "maxLength" },
-		};
-		for (size_t i = 0; i < sizeof copy / sizeof copy[0]; i++) {
-			const cJSON *v = cJSON_GetObjectItemCaseSensitive(f, copy[i][0]);
-			if (v)
-				put(o, copy[i][1], cJSON_Duplicate(v, 1));
-		}
-		/* a default another field decides (d_ff, eps, ...) stays the document's prose */
-		const cJSON *def = cJSON_GetObjectItemCaseSensitive(f, "default");
-		if (def && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(f, "default_depends")))
-			put(o, "default", cJSON_Duplicate(def, 1));
+		if (o)
+			field_schema(o, f);
 	}
 	cJSON_Delete(fields);
+	put(schemas, "Spec", spec);
+	cJSON *st = cJSON_CreateObject(), *names = cJSON_CreateArray();
+	for (int i = 0; names && strcmp(store_status_name(i), "unknown") != 0; i++)
+		cJSON_AddItemToArray(names, cJSON_CreateString(store_status_name(i)));
+	if (st && names && cJSON_AddStringToObject(st, "type", "string") &&
+	    cJSON_AddItemToObject(st, "enum", names)) {
+		put(schemas, "Status", st);
+		return;
+	}
+	cJSON_Delete(st);
+	cJSON_Delete(names);
 }

@@ -168,6 +168,38 @@ static void test_served_ranges(void)
 	const cJSON *te = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(np, "properties"),
 		"type"), "enum");
 	CHECKF(cJSON_GetArraySize(te) == norm_table_len, "OpenAPI norm.type enum");
+	/* every field of GET /api/v1/schema is in the Spec schema with its range and enum, and the
+	 * statuses are the store's: both generated, nothing hand-copied to drift */
+	struct dtest_reply sc;
+	CHECK(dtest_call(&D, "GET", "/api/v1/schema", NULL, NULL, &sc) == 200);
+	const cJSON *fl;
+	int nf = 0, matched = 0;
+	cJSON_ArrayForEach(fl, cJSON_GetObjectItem(sc.json, "fields")) {
+		char key[160];
+		snprintf(key, sizeof key, "%s", cJSON_GetObjectItem(fl, "key")->valuestring);
+		const cJSON *o = sp;
+		for (char *seg = key, *dot; o && seg; seg = dot ? dot + 1 : NULL) {
+			dot = strchr(seg, '.');
+			if (dot)
+				*dot = '\0';
+			o = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "properties"), seg);
+		}
+		nf++;
+		const cJSON *e1 = cJSON_GetObjectItem(fl, "enum"), *e2 = cJSON_GetObjectItem(o, "enum");
+		const cJSON *m1 = cJSON_GetObjectItem(fl, "max"), *m2 = cJSON_GetObjectItem(o, "maximum");
+		if (o && cJSON_Compare(cJSON_GetObjectItem(fl, "type"), cJSON_GetObjectItem(o, "type"), 1) &&
+		    (!e1 || cJSON_Compare(e1, e2, 1)) && (!m1 || cJSON_Compare(m1, m2, 1)))
+			matched++;
+		else
+			fprintf(stderr, "OpenAPI Spec lacks or differs on %s\n",
+				cJSON_GetObjectItem(fl, "key")->valuestring);
+	}
+	CHECKF(nf > 40 && matched == nf, "%d of %d fields in the OpenAPI Spec", matched, nf);
+	const cJSON *status = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r.json,
+		"components"), "schemas"), "Status");
+	CHECKF(cJSON_Compare(cJSON_GetObjectItem(status, "enum"), cJSON_GetObjectItem(sc.json,
+		"statuses"), 1), "OpenAPI Status enum is the store's statuses");
+	dtest_reply_free(&sc);
 	dtest_reply_free(&r);
 }
 
