@@ -3,6 +3,7 @@
  * calls the corpus (a path for the CLI, a dataset name for the daemon) and the reason.
  */
 #include "data.h"
+#include "health.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -89,6 +90,14 @@ int data_load(struct data *d, const char *path, double val_fraction, int seq_len
 	int rc = data_map_fd(d, fd, path, val_fraction, seq_len, err);
 	close(fd);
 	return rc;
+}
+
+double data_unigram_entropy(const struct data *d)
+{
+	uint64_t counts[256] = { 0 };
+	for (size_t i = 0; i < d->n_train; i++)
+		counts[d->bytes[i]]++;
+	return health_entropy(counts, 256);
 }
 
 void data_free(struct data *d)

@@ -53,6 +53,10 @@ int data_map_fd(struct data *d, int fd, const char *label, double val_fraction, 
 		struct nl_err *err);
 void data_free(struct data *d);
 
+/* Unigram (byte-frequency) entropy of the training split in nats: the loss of a model that
+ * learned only which bytes are common, so a loss stuck there learned nothing else. */
+double data_unigram_entropy(const struct data *d);
+
 /* B random training windows of T+1 bytes: tokens[b,t] and targets[b,t] = next byte. */
 void data_batch_train(const struct data *d, struct rng *r, int *tokens, int *targets, int B, int T);
 /* Validation batch k (0-based) of n_batches: evenly spaced windows over the validation split. */

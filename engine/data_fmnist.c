@@ -3,6 +3,7 @@
  * file is a big-endian magic (0x00000803 images, 0x00000801 labels), the dimensions, then bytes.
  */
 #include "data_fmnist.h"
+#include "health.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,14 @@ int fmnist_load(struct fmnist *d, const char *dir, struct nl_err *err)
 	d->n_train = FMNIST_TRAIN;
 	d->n_test = FMNIST_TEST;
 	return 0;
+}
+
+double fmnist_label_entropy(const struct fmnist *d)
+{
+	uint64_t counts[256] = { 0 };
+	for (int i = 0; i < d->n_train; i++)
+		counts[d->train_y[i]]++;
+	return health_entropy(counts, 256);
 }
 
 void fmnist_free(struct fmnist *d)

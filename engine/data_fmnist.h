@@ -33,6 +33,10 @@ struct fmnist {
 int fmnist_load(struct fmnist *d, const char *dir, struct nl_err *err);
 void fmnist_free(struct fmnist *d);
 
+/* Entropy of the training labels in nats (ln 10 for balanced classes): a classifier stuck at
+ * this loss learned only the class frequencies. */
+double fmnist_label_entropy(const struct fmnist *d);
+
 /* B random training images (with replacement, from r): pixels [B,784] normalized, labels [B]. */
 void fmnist_batch_train(const struct fmnist *d, struct rng *r, real *images, int *labels, int B);
 /* Test images [first, first + B) (wrapping past the end): the caller walks first = k·B. */

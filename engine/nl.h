@@ -30,6 +30,7 @@ enum nl_code {
 	NL_ELIMIT = -4,   /* a hard cap was exceeded */
 	NL_EDIVERGED = -5,/* non-finite loss or gradient */
 	NL_ECANCEL = -6,  /* should_stop said so */
+	NL_EDEAD = -7,    /* run health: dead (no gradient reaches the blocks, or a norm saturated) */
 };
 
 #define NL_ERR_MSG 512

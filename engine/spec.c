@@ -38,10 +38,12 @@
 
 /* ---- the field table ------------------------------------------------------------------ */
 
-enum spec_sec { SEC_ROOT, SEC_MODEL, SEC_NORM, SEC_ALPHA0, SEC_DATA, SEC_TRAIN, SEC_PROBE, SEC_N };
+enum spec_sec {
+	SEC_ROOT, SEC_MODEL, SEC_NORM, SEC_ALPHA0, SEC_DATA, SEC_TRAIN, SEC_PROBE, SEC_HEALTH, SEC_N
+};
 
 static const char *const spec_sec_pointer[SEC_N] = {
-	"", "/model", "/norm", "/norm/alpha0", "/data", "/train", "/probe",
+	"", "/model", "/norm", "/norm/alpha0", "/data", "/train", "/probe", "/health",
 };
 
 enum spec_ftype {
@@ -62,6 +64,9 @@ enum spec_ftype {
 #define DEP_DEFAULT 4u   /* default depends on other fields: set in resolve_defaults */
 #define VIT_ONLY 8u      /* means something for model.arch "vit" only: left out of other
 			  * archs' canonical form, so their spec hashes stay what they were */
+#define OMIT_DEFAULT 16u /* left out of the canonical form while at its default (a section:
+			  * while every field in it is), so specs from before the field existed
+			  * keep their hashes */
 
 struct spec_field {
 	int sec;
@@ -93,6 +98,8 @@ static const char *const embed_names[] = { "auto", "learned", "none", NULL };
 static const char *const pool_names[] = { "cls", "mean", NULL };
 static const int pool_vals[] = { 0, 1 };
 static const int embed_vals[] = { -1, 1, 0 };
+static const char *const on_dead_names[] = { "stop", "continue", NULL };
+static const int on_dead_vals[] = { SPEC_ON_DEAD_STOP, SPEC_ON_DEAD_CONTINUE };
 
 #define OFF(m) offsetof(struct spec, m)
 #define TWO53 9007199254740992.0
@@ -104,6 +111,7 @@ static const struct spec_field spec_fields[] = {
 	{ SEC_ROOT, "data", FT_OBJ, 0, 0, 0, 0, 0, NULL, SEC_DATA, NULL, NULL, NULL, 0 },
 	{ SEC_ROOT, "train", FT_OBJ, 0, 0, 0, 0, 0, NULL, SEC_TRAIN, NULL, NULL, NULL, 0 },
 	{ SEC_ROOT, "probe", FT_OBJ, 0, 0, 0, 0, 0, NULL, SEC_PROBE, NULL, NULL, NULL, 0 },
+	{ SEC_ROOT, "health", FT_OBJ, 0, 0, 0, OMIT_DEFAULT, 0, NULL, SEC_HEALTH, NULL, NULL, NULL, 0 },
 	{ SEC_ROOT, "seed", FT_U64, OFF(seed), 0, TWO53, 0, 1, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_ROOT, "device", FT_WORD, OFF(device), 0, 0, 0, 0, "cpu", 0, device_names, NULL, NULL,
 	  sizeof ((struct spec *)0)->device },
@@ -157,6 +165,8 @@ static const struct spec_field spec_fields[] = {
 	{ SEC_TRAIN, "beta1", FT_REAL, OFF(train.beta1), 0, 1, OPEN_HI, 0.9, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_TRAIN, "beta2", FT_REAL, OFF(train.beta2), 0, 1, OPEN_HI, 0.99, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_TRAIN, "adam_eps", FT_REAL, OFF(train.adam_eps), 0, 1, OPEN_LO, 1e-8, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_TRAIN, "on_dead", FT_CHOICE, OFF(train.on_dead), 0, 0, OMIT_DEFAULT, SPEC_ON_DEAD_STOP, NULL, 0,
+	  on_dead_names, on_dead_vals, "an on_dead setting", 0 },
 
 	{ SEC_PROBE, "every", FT_LONG, OFF(probe.every), 1, 1e9, 0, 10, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_PROBE, "depth_every", FT_LONG, OFF(probe.depth_every), 1, 1e9, 0, 50, NULL, 0, NULL, NULL, NULL, 0 },
@@ -164,6 +174,13 @@ static const struct spec_field spec_fields[] = {
 	{ SEC_PROBE, "samples", FT_INT, OFF(probe.samples), 0, 100000, 0, 4096, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_PROBE, "val_every", FT_LONG, OFF(probe.val_every), 1, 1e9, 0, 100, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_PROBE, "val_batches", FT_INT, OFF(probe.val_batches), 1, 1000, 0, 4, NULL, 0, NULL, NULL, NULL, 0 },
+
+	{ SEC_HEALTH, "every", FT_LONG, OFF(health.every), 1, 1e9, OMIT_DEFAULT, 10, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_HEALTH, "dead_checks", FT_INT, OFF(health.dead_checks), 1, 1000, OMIT_DEFAULT, 3, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_HEALTH, "stall_after", FT_REAL, OFF(health.stall_after), 0, 1, OMIT_DEFAULT, 0.5, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_HEALTH, "stall_margin", FT_REAL, OFF(health.stall_margin), 0, 1, OPEN_LO | OMIT_DEFAULT, 0.01, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_HEALTH, "spike_factor", FT_REAL, OFF(health.spike_factor), 1, 1e6, OPEN_LO | OMIT_DEFAULT, 3, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_HEALTH, "spike_window", FT_INT, OFF(health.spike_window), 2, 1000, OMIT_DEFAULT, 50, NULL, 0, NULL, NULL, NULL, 0 },
 };
 
 #define SPEC_NFIELDS ((int)(sizeof spec_fields / sizeof spec_fields[0]))
@@ -1292,6 +1309,36 @@ static cJSON *canon_value(const struct spec *s, const struct spec_field *f)
 	}
 }
 
+/* Whether field f of s holds its table default (OMIT_DEFAULT fields have plain ones); an
+ * object: whether every field in its section does. */
+static int at_default(const struct spec *s, const struct spec_field *f)
+{
+	struct spec d;
+	if (f->type == FT_OBJ) {
+		for (int i = 0; i < SPEC_NFIELDS; i++)
+			if (spec_fields[i].sec == f->child && !at_default(s, &spec_fields[i]))
+				return 0;
+		return 1;
+	}
+	memset(&d, 0, sizeof d);
+	apply_table_defaults(&d);
+	const void *a = field_cptr(s, f), *b = field_cptr(&d, f);
+	switch (f->type) {
+	case FT_INT: case FT_BOOL: case FT_CHOICE: case FT_NORM:
+		return *(const int *)a == *(const int *)b;
+	case FT_LONG:
+		return *(const long *)a == *(const long *)b;
+	case FT_U64:
+		return *(const uint64_t *)a == *(const uint64_t *)b;
+	case FT_REAL:
+		return *(const double *)a == *(const double *)b;
+	case FT_STR: case FT_WORD:
+		return strcmp(a, b) == 0;
+	default:
+		return 0;
+	}
+}
+
 static cJSON *canon_section(const struct spec *s, int sec)
 {
 	int idx[SPEC_SEC_MAX], n = 0;
@@ -1315,6 +1362,8 @@ static cJSON *canon_section(const struct spec *s, int sec)
 	for (int i = 0; i < n; i++) {
 		const struct spec_field *f = &spec_fields[idx[i]];
 		if ((f->flags & VIT_ONLY) && strcmp(s->model.arch, "vit") != 0)
+			continue;
+		if ((f->flags & OMIT_DEFAULT) && at_default(s, f))
 			continue;
 		cJSON *it = canon_value(s, f);
 		/* Keys are static strings from the table: add them without copying. */

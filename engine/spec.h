@@ -79,6 +79,22 @@ struct spec_train {
 	double beta1;           /* [0,1), default 0.9 */
 	double beta2;           /* [0,1), default 0.99 */
 	double adam_eps;        /* (0, 1], default 1e-8 */
+	int on_dead;            /* enum spec_on_dead, default stop */
+};
+
+enum spec_on_dead {
+	SPEC_ON_DEAD_STOP,      /* a dead run ends at once (status "dead") */
+	SPEC_ON_DEAD_CONTINUE,  /* it trains on, marked dead */
+};
+
+/* Run health thresholds (health.h says what each judges). */
+struct spec_health {
+	long every;             /* steps between dead checks, 1..1e9, default 10 */
+	int dead_checks;        /* consecutive dead checks that make a run dead, 1..1000, default 3 */
+	double stall_after;     /* fraction of train.steps before a stall is judged, [0,1], 0.5 */
+	double stall_margin;    /* relative distance to the unigram entropy, (0,1], default 0.01 */
+	double spike_factor;    /* loss above this × the recent median is a spike, (1,1e6], 3 */
+	int spike_window;       /* losses in the recent median, 2..1000, default 50 */
 };
 
 struct spec_probe {
@@ -97,6 +113,7 @@ struct spec {
 	struct spec_data data;
 	struct spec_train train;
 	struct spec_probe probe;
+	struct spec_health health;
 	uint64_t seed;          /* 0..2^53, default 1 */
 	char device[8];         /* "cpu" */
 	int threads;            /* 1..64, default 1 */

@@ -92,6 +92,12 @@ static int init_rest(struct trainer *t, const char *label, struct nl_err *err)
 		goto fail;
 	}
 	t->htgt = t->htok + N;
+	rc = health_init(&t->health, s, is_images(t) ? fmnist_label_entropy(&t->img) :
+			 data_unigram_entropy(&t->data));
+	if (rc) {
+		nl_err_set(err, rc, "out of memory for the health window");
+		goto fail;
+	}
 	rng_seed(&init_rng, s->seed, RNG_STREAM_INIT);
 	model_init_params(&t->model, s, &init_rng);
 	rng_seed(&t->data_rng, s->seed, RNG_STREAM_DATA);
@@ -136,6 +142,7 @@ void trainer_free(struct trainer *t)
 	model_free(&t->model);
 	data_free(&t->data);
 	fmnist_free(&t->img);
+	health_free(&t->health);
 	nl_free(t->scratch);
 	nl_free(t->scratch_d);
 	nl_free(t->hx);
@@ -153,7 +160,8 @@ void trainer_free(struct trainer *t)
 
 int trainer_done(const struct trainer *t)
 {
-	return t->step >= t->spec.train.steps || t->diverged_step > 0;
+	return t->step >= t->spec.train.steps || t->diverged_step > 0 ||
+	       health_should_stop(&t->health, &t->spec);
 }
 
 double trainer_epochs(const struct trainer *t)
@@ -445,6 +453,35 @@ static void probe_samples(struct trainer *t, const struct train_sink *sink, long
 		sample_site(t, sink, step, &lay->sites[lay->site_f], &r);
 }
 
+/* ---------- health ---------- */
+
+/* What a health check sees now (after the backward, before the update): whether any gradient
+ * reaches the residual stream, and the most saturated norm site (kinds that saturate). */
+static void health_observe(struct trainer *t, struct health_obs *o)
+{
+	struct model *m = &t->model;
+	const struct model_layout *lay = &m->lay;
+	memset(o, 0, sizeof *o);
+	o->grads_known = m->probe_grads;
+	o->grads_all_zero = 1;
+	for (int l = 0; l < lay->L; l++)
+		if (m->dres_norm[l] != 0)
+			o->grads_all_zero = 0;
+	o->sat_max = -1;
+	if (!lay->nk->saturated)
+		return;
+	for (int i = 0; i < lay->n_sites; i++) {
+		double inv_std, sat;
+		fetch_site(t, &lay->sites[i], 0);
+		pointwise_site_stats(t, &inv_std, &sat);
+		o->n_sat += sat >= HEALTH_SAT_DEAD;
+		if (sat > o->sat_max) {
+			o->sat_max = sat;
+			snprintf(o->sat_site, sizeof o->sat_site, "%s", lay->sites[i].name);
+		}
+	}
+}
+
 /* ---------- the step ---------- */
 
 static int due(long step, long every, long last)
@@ -459,11 +496,12 @@ int trainer_step(struct trainer *t, const struct train_sink *sink, struct nl_err
 	long idx = t->step, step = idx + 1, last = s->train.steps;
 	int depth = due(step, s->probe.depth_every, last);
 	int samples = due(step, s->probe.samples_every, last);   /* step 1 too: the curve at init */
+	int check = step % s->health.every == 0;
 
 	double t0 = nl_now();
 	trainer_next_batch(t);
 	model_zero_grad(m);
-	m->probe_grads = depth;
+	m->probe_grads = depth || check;
 	double loss = model_forward(m, 1);
 	if (is_images(t))
 		t->train_acc = (double)m->correct / m->lay.B;
@@ -475,9 +513,22 @@ int trainer_step(struct trainer *t, const struct train_sink *sink, struct nl_err
 		t->diverged_step = step;
 		emit_scalar(sink, step, "loss", loss);
 		emit_scalar(sink, step, "grad_norm", gn);
-		return nl_err_set(err, NL_EDIVERGED, "diverged at step %ld: loss %g, gradient norm %g",
-				  step, loss, gn);
+		nl_err_set(err, NL_EDIVERGED, "diverged at step %ld: loss %g, gradient norm %g", step,
+			   loss, gn);
+		health_diverged(&t->health, step, err->msg);
+		return NL_EDIVERGED;
 	}
+	health_loss(&t->health, s, step, loss);
+	if (check) {
+		struct health_obs o;
+		health_observe(t, &o);
+		health_check(&t->health, s, step, &o);
+	}
+	/* a dead run that stops here ends like a last step: scalars, validation, samples */
+	int dead = health_should_stop(&t->health, s);
+	if (dead)
+		last = step;
+	samples = samples || dead;
 	double t1 = nl_now();
 	/* probes read this step's activations and gradients, before the update */
 	if (depth) {
@@ -512,6 +563,8 @@ int trainer_step(struct trainer *t, const struct train_sink *sink, struct nl_err
 		emit_scalar(sink, step, "lr", lr);
 		emit_scalar(sink, step, "grad_norm", gn);
 		emit_scalar(sink, step, "tokens_per_s", t->tok_per_s);
+		if (step == 1)   /* the loss a model of symbol frequencies alone reaches */
+			emit_scalar(sink, step, "unigram_entropy", t->health.entropy);
 		if (is_images(t)) {
 			emit_scalar(sink, step, "train_acc", t->train_acc);
 			emit_scalar(sink, step, "epochs", trainer_epochs(t));
@@ -528,5 +581,7 @@ int trainer_step(struct trainer *t, const struct train_sink *sink, struct nl_err
 		if (is_images(t))
 			emit_scalar(sink, step, "val_acc", t->val_acc);
 	}
+	if (dead)
+		return nl_err_set(err, NL_EDEAD, "%s", t->health.reason);
 	return 0;
 }

@@ -9,6 +9,7 @@
 
 #include "data.h"
 #include "data_fmnist.h"
+#include "health.h"
 #include "model.h"
 #include "optim.h"
 #include "rng.h"
@@ -54,6 +55,7 @@ struct trainer {
 	double lr;              /* learning rate of the last step */
 	double tok_per_s;       /* throughput over the last logging interval */
 	long diverged_step;     /* step at which loss or gradient went non-finite; 0 if never */
+	struct health health;   /* dead / stalled / spike / diverged, with step and reason */
 	float *scratch;         /* probe scratch [N·C] */
 	real *hx, *hcache;      /* host copies of two activations [2, N·C] and one norm cache */
 	real *hgrad;            /* host copy of the gradients [n_params] */
@@ -80,12 +82,14 @@ int trainer_init_fd(struct trainer *t, const struct spec *s, int fd, const char 
 		    struct nl_err *err);
 void trainer_free(struct trainer *t);
 
-/* 1 when every step of the spec is done. */
+/* 1 when every step of the spec is done, or the run diverged, or it is dead under
+ * train.on_dead = stop. */
 int trainer_done(const struct trainer *t);
 
 /*
  * Runs one step and its probes. Returns 0, or NL_EDIVERGED (t->diverged_step set; parameters are
- * left as they were before the step).
+ * left as they were before the step), or NL_EDEAD (the step is done and the run is dead under
+ * train.on_dead = stop: t->health says when and why).
  */
 int trainer_step(struct trainer *t, const struct train_sink *sink, struct nl_err *err);
 

@@ -7,7 +7,8 @@
  * train writes DIR/metrics.jsonl (one JSON object per line), DIR/checkpoint.safetensors,
  * DIR/spec.json (canonical) and DIR/summary.json; it shows a progress bar on a terminal and plain
  * lines otherwise. SIGINT/SIGTERM stop after the current step with a checkpoint.
- * Exit codes: 0 done, 1 error, 2 usage, 3 diverged, 130 interrupted.
+ * Exit codes: 0 done, 1 error, 2 usage, 3 diverged, 4 dead (train.on_dead = stop), 130
+ * interrupted. A run that ends with another health finding (stalled, spike) says so.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -144,6 +145,21 @@ static void put_num(FILE *f, double v)
 		fprintf(f, "%.17g", v);
 	else
 		fputs("null", f);   /* JSON has no NaN/Inf; the step's status says what happened */
+}
+
+/* A JSON string: the text escaped (quotes, backslashes, control characters as \u00XX). */
+static void put_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
 }
 
 static void sink_scalar(void *ctx, long step, const char *name, double v)
@@ -293,6 +309,16 @@ static int write_summary(const char *path, const struct trainer *t, const char *
 		put_num(f, t->train_acc);
 		fprintf(f, ",\"epochs\":%.3f", trainer_epochs(t));
 	}
+	fprintf(f, ",\"health\":{\"status\":\"%s\",\"step\":", health_name(t->health.status));
+	if (t->health.step)
+		fprintf(f, "%ld", t->health.step);
+	else
+		fputs("null", f);
+	fputs(",\"reason\":", f);
+	put_str(f, t->health.reason);
+	fputs(",\"unigram_entropy\":", f);
+	put_num(f, t->health.entropy);
+	fputs("}", f);
 	fputs(",\"diverged_step\":", f);
 	if (t->diverged_step)
 		fprintf(f, "%ld", t->diverged_step);
@@ -447,8 +473,13 @@ static int cmd_train(int argc, char **argv)
 			status = "interrupted";
 			break;
 		}
-		if (trainer_step(&t, &sink, &err) == NL_EDIVERGED) {
+		int src = trainer_step(&t, &sink, &err);
+		if (src == NL_EDIVERGED) {
 			status = "diverged";
+			break;
+		}
+		if (src == NL_EDEAD) {   /* train.on_dead = stop */
+			status = "dead";
 			break;
 		}
 		if (ckpt_every > 0 && t.step % ckpt_every == 0 && !trainer_done(&t)) {
@@ -477,6 +508,10 @@ static int cmd_train(int argc, char **argv)
 	if (strcmp(status, "diverged") == 0) {
 		fprintf(stderr, "normlab: %s\n", err.msg);
 		rc = 3;
+	} else if (strcmp(status, "dead") == 0) {
+		fprintf(stderr, "normlab: stopped: %s (train.on_dead = stop; \"continue\" trains on)\n",
+			err.msg);
+		rc = 4;
 	} else if (strcmp(status, "interrupted") == 0) {
 		fprintf(stderr, "normlab: interrupted at step %ld; checkpoint in %s (resume with --resume)\n",
 			t.step, ckpt);
@@ -484,6 +519,8 @@ static int cmd_train(int argc, char **argv)
 	} else {
 		fprintf(stderr, "normlab: done: loss %.4f, val loss %.4f, %.1fs; results in %s\n", t.loss,
 			t.val_loss, wall, dir);
+		if (t.health.status != HEALTH_OK)
+			fprintf(stderr, "normlab: health: %s\n", t.health.reason);
 		rc = 0;
 	}
 out:
