@@ -20,6 +20,28 @@ const char *health_name(int status)
 	return status >= 0 && status < HEALTH_COUNT ? names[status] : "unknown";
 }
 
+int health_parse(const char *name)
+{
+	for (int i = 0; name && i < HEALTH_COUNT; i++)
+		if (strcmp(name, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+void health_restore(struct health *h, int status, long step, const char *reason)
+{
+	if (status <= HEALTH_OK || status >= HEALTH_COUNT)
+		return;
+	h->status = status;
+	h->step = step;
+	snprintf(h->reason, sizeof h->reason, "%s", reason ? reason : "");
+	if (status == HEALTH_SPIKE) {
+		h->spiked = 1;
+		h->spike_step = step;
+		snprintf(h->spike_reason, sizeof h->spike_reason, "%s", h->reason);
+	}
+}
+
 double health_entropy(const uint64_t *counts, int k)
 {
 	double n = 0, h = 0;

@@ -70,8 +70,12 @@ void health_diverged(struct health *h, long step, const char *why);
 /* 1 when the run should end now: dead under train.on_dead = stop. */
 int health_should_stop(const struct health *h, const struct spec *s);
 
-/* "ok", "spike", "stalled", "dead", "diverged" */
+/* "ok", "spike", "stalled", "dead", "diverged"; health_parse: the status, or -1 */
 const char *health_name(int status);
+int health_parse(const char *name);
+
+/* Takes up a finding recorded before a resume (the judgement windows start afresh). */
+void health_restore(struct health *h, int status, long step, const char *reason);
 
 /* Unigram entropy (nats) of n symbols from an alphabet of k (counts[k]). */
 double health_entropy(const uint64_t *counts, int k);

@@ -603,7 +603,7 @@ static void h_list(void *ctx, const struct http_request *req, struct http_respon
 		if (f.status < 0) {
 			char d_[320], allowed[160] = "";
 			size_t n = 0;
-			for (int i = STORE_QUEUED; i <= STORE_INTERRUPTED && n < sizeof allowed; i++) {
+			for (int i = STORE_QUEUED; i < STORE_STATUS_COUNT && n < sizeof allowed; i++) {
 				int w = snprintf(allowed + n, sizeof allowed - n, "%s%s", i ? ", " : "",
 						 store_status_name(i));
 				if (w > 0)

@@ -432,7 +432,7 @@ static int list_one(void *ctx, const struct store_sweep *w)
 {
 	struct list_ctx *c = ctx;
 	struct store_err err = { 0 };
-	int counts[7] = { 0 };
+	int counts[STORE_STATUS_COUNT] = { 0 };
 	if (c->n == c->want) {   /* the extra row only says there is a next page */
 		c->n++;
 		return 1;
@@ -454,7 +454,7 @@ static int list_one(void *ctx, const struct store_sweep *w)
 	cJSON_Delete(req);
 	if (store_sweep_counts(c->rd, w->id, counts, &err) == 0) {
 		cJSON *cnt = cJSON_AddObjectToObject(o, "counts");
-		for (int s = STORE_QUEUED; s <= STORE_INTERRUPTED; s++)
+		for (int s = STORE_QUEUED; s < STORE_STATUS_COUNT; s++)
 			cJSON_AddNumberToObject(cnt, store_status_name(s), counts[s]);
 	}
 	cJSON_AddItemToArray(c->items, o);
@@ -541,7 +541,7 @@ static void h_get(void *ctx, const struct http_request *req, struct http_respons
 	struct store_sweep w;
 	struct store_err err = { 0 };
 	struct store *rd = NULL;
-	int counts[STORE_INTERRUPTED + 1];
+	int counts[STORE_STATUS_COUNT];
 	cJSON *out = NULL, *cn, *cells, *rq;
 	char what[48];
 	int rc;
@@ -573,7 +573,7 @@ static void h_get(void *ctx, const struct http_request *req, struct http_respons
 		goto out;
 	}
 	cn = cJSON_AddObjectToObject(out, "counts");
-	for (int s = STORE_QUEUED; cn && s <= STORE_INTERRUPTED; s++)
+	for (int s = STORE_QUEUED; cn && s < STORE_STATUS_COUNT; s++)
 		if (!cJSON_AddNumberToObject(cn, store_status_name(s), counts[s]))
 			cn = NULL;
 	cells = cn ? cJSON_AddArrayToObject(out, "cells") : NULL;

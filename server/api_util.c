@@ -255,6 +255,19 @@ cJSON *api_experiment_json(const struct store_experiment *e, int with_spec)
 		cJSON_AddNumberToObject(o, "diverged_step", (double)e->diverged_step);
 	else
 		cJSON_AddNullToObject(o, "diverged_step");
+	/* run health: the worst finding so far (engine/health.h), when and why */
+	cJSON *h = cJSON_AddObjectToObject(o, "health");
+	if (h) {
+		cJSON_AddStringToObject(h, "status", e->health[0] ? e->health : "ok");
+		if (e->health_step > 0)
+			cJSON_AddNumberToObject(h, "step", (double)e->health_step);
+		else
+			cJSON_AddNullToObject(h, "step");
+		if (e->health_reason)
+			cJSON_AddStringToObject(h, "reason", e->health_reason);
+		else
+			cJSON_AddNullToObject(h, "reason");
+	}
 	char arch[16];
 	spec_arch(e->spec, arch, sizeof arch);
 	cJSON_AddStringToObject(o, "arch", arch);

@@ -49,7 +49,9 @@
 
 #define SCHED_HEADS 64   /* queue heads (priority, owner) looked at per pick */
 
-enum run_result { RUN_SUCCEEDED, RUN_FAILED, RUN_DIVERGED, RUN_CANCELLED, RUN_INTERRUPTED };
+enum run_result {
+	RUN_SUCCEEDED, RUN_FAILED, RUN_DIVERGED, RUN_CANCELLED, RUN_INTERRUPTED, RUN_DEAD,
+};
 
 struct batch_point {
 	int64_t step;
@@ -97,6 +99,10 @@ struct msg {
 	int has_progress;
 	int64_t step, diverged_step, ckpt_step;   /* MQ_REWIND: from step back to ckpt_step */
 	double loss, val_loss;
+	int has_health;       /* the run's health finding changed: store it */
+	int health;
+	long health_step;
+	char health_reason[HEALTH_REASON_MAX];
 	int oom;              /* an append failed: the batch is incomplete and says so */
 };
 
@@ -121,7 +127,13 @@ struct run {
 	int64_t final_step, diverged_step;
 	double loss, val_loss;
 	int64_t loop_step;    /* loop thread: last step seen in a batch (for steps/s) */
+	/* the health stored before a resume (start_run), taken up by the trainer */
+	int seed_health;
+	int64_t seed_health_step;
+	char seed_health_reason[HEALTH_REASON_MAX];
 	/* worker-only */
+	int sent_health;      /* the health finding last handed to the loop */
+	long sent_health_step;
 	struct msg *batch;
 	int64_t sent_step;    /* step of the last progress handed to the loop */
 	double last_flush;
@@ -492,7 +504,8 @@ static void w_samples(void *ctx, long step, const char *site, const float *x, co
 static void flush(struct run *r, const struct trainer *t)
 {
 	struct msg *m = r->batch;
-	if (!m || (m->np == 0 && m->nd == 0 && m->ns == 0 && t->step == r->sent_step))
+	if (!m || (m->np == 0 && m->nd == 0 && m->ns == 0 && t->step == r->sent_step &&
+		   t->health.status == r->sent_health && t->health.step == r->sent_health_step))
 		return;   /* nothing new since the last flush */
 	r->sent_step = t->step;
 	m->has_progress = 1;
@@ -500,6 +513,14 @@ static void flush(struct run *r, const struct trainer *t)
 	m->loss = t->loss;
 	m->val_loss = t->val_loss;
 	m->diverged_step = t->diverged_step;
+	if (t->health.status != r->sent_health || t->health.step != r->sent_health_step) {
+		m->has_health = 1;
+		m->health = t->health.status;
+		m->health_step = t->health.step;
+		snprintf(m->health_reason, sizeof m->health_reason, "%s", t->health.reason);
+		r->sent_health = t->health.status;
+		r->sent_health_step = t->health.step;
+	}
 	msg_push(r->s, m);
 	r->batch = batch_new(r->id);
 	r->last_flush = daemon_now();
@@ -612,6 +633,9 @@ static void run_work(uv_work_t *w)
 	}
 	if (r->resume_step > 0 && resume(r, &t) != 0)
 		goto out;
+	health_restore(&t.health, r->seed_health, (long)r->seed_health_step, r->seed_health_reason);
+	r->sent_health = t.health.status;
+	r->sent_health_step = t.health.step;
 	r->last_flush = daemon_now();
 	r->result = RUN_SUCCEEDED;
 	while (!trainer_done(&t)) {
@@ -630,8 +654,9 @@ static void run_work(uv_work_t *w)
 			r->result = RUN_INTERRUPTED;
 			break;
 		}
-		if (trainer_step(&t, &sink, &err) == NL_EDIVERGED) {
-			r->result = RUN_DIVERGED;
+		int src = trainer_step(&t, &sink, &err);
+		if (src == NL_EDIVERGED || src == NL_EDEAD) {
+			r->result = src == NL_EDEAD ? RUN_DEAD : RUN_DIVERGED;
 			snprintf(r->error, sizeof r->error, "%s", err.msg);
 			break;
 		}
@@ -650,7 +675,8 @@ static void run_work(uv_work_t *w)
 	r->loss = t.loss;
 	r->val_loss = t.val_loss;
 	r->diverged_step = t.diverged_step;
-	if (r->result == RUN_SUCCEEDED) {
+	/* a dead run's weights are whole: kept for inspection like a finished run's */
+	if (r->result == RUN_SUCCEEDED || r->result == RUN_DEAD) {
 		char path[PATH_MAX + 64];
 		snprintf(path, sizeof path, "%s/final.safetensors", r->dir);
 		if (ckpt_save(&t, path, &err) != 0) {
@@ -747,6 +773,25 @@ static void write_batch(struct sched *s, struct msg *m)
 			 "\"val_loss\":%s}", m->exp_id, m->step, loss, val);
 		sched_event(s, s->w, "experiment.progress", m->exp_id, data);
 	}
+	if (m->has_health) {
+		const char *hn = health_name(m->health);
+		if (store_experiment_set_health(s->w, m->exp_id, hn, m->health_step, m->health_reason,
+						&err) != 0 && err.code != STORE_ENOTFOUND) {
+			run_io_fail(s, m->exp_id, "record the run's health", err.msg);
+			goto out;
+		}
+		cJSON *o = cJSON_CreateObject();
+		char *txt = NULL;
+		if (o && cJSON_AddNumberToObject(o, "id", (double)m->exp_id) &&
+		    cJSON_AddStringToObject(o, "health", hn) &&
+		    cJSON_AddNumberToObject(o, "step", m->health_step) &&
+		    cJSON_AddStringToObject(o, "reason", m->health_reason))
+			txt = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		if (txt)
+			sched_event(s, s->w, "experiment.health", m->exp_id, txt);
+		cJSON_free(txt);
+	}
 out:
 	nl_free(p);
 	nl_free(d);
@@ -835,6 +880,7 @@ static const char *result_status_name(enum run_result r)
 	switch (r) {
 	case RUN_SUCCEEDED: return "succeeded";
 	case RUN_DIVERGED: return "diverged";
+	case RUN_DEAD: return "dead";
 	case RUN_CANCELLED: return "cancelled";
 	case RUN_INTERRUPTED: return "interrupted";
 	default: return "failed";
@@ -914,6 +960,7 @@ static void run_done(uv_work_t *w, int status)
 	case RUN_DIVERGED: st = STORE_DIVERGED; break;
 	case RUN_CANCELLED: st = STORE_CANCELLED; break;
 	case RUN_INTERRUPTED: st = STORE_INTERRUPTED; break;
+	case RUN_DEAD: st = STORE_DEAD; break;
 	default: st = STORE_FAILED; break;
 	}
 	char data[640], esc[520];
@@ -933,7 +980,7 @@ static void run_done(uv_work_t *w, int status)
 	finish_status(s, r->id, st, r->error, data);
 	LOG_INFO("run %" PRId64 " %s at step %" PRId64 "%s%s", r->id, result_status_name(r->result),
 		 r->final_step, r->error[0] ? ": " : "", r->error);
-	if (r->result == RUN_SUCCEEDED || r->result == RUN_CANCELLED)
+	if (r->result == RUN_SUCCEEDED || r->result == RUN_CANCELLED || r->result == RUN_DEAD)
 		ckpt_prune(r->dir, -1);   /* final.safetensors stays */
 
 	/* unlink */
@@ -1035,6 +1082,10 @@ static int start_run(struct sched *s, struct store_experiment *e)
 		goto fail;
 	}
 	r->resume_step = e->ckpt_step;
+	r->seed_health = health_parse(e->health);
+	r->seed_health_step = e->health_step;
+	snprintf(r->seed_health_reason, sizeof r->seed_health_reason, "%s",
+		 e->health_reason ? e->health_reason : "");
 	if (r->resume_step > 0) {
 		char path[PATH_MAX + 64];
 		ckpt_path(path, sizeof path, r->dir, r->resume_step);

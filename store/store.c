@@ -113,6 +113,12 @@ static const char *const migrations[] = {
 	"  owner TEXT NOT NULL,"
 	"  created_at REAL NOT NULL);"
 	"PRAGMA user_version = 3;",
+	/* 3 → 4: run health (issue 12): the worst finding, when, and why; a run that was stopped
+	 * dead has status 'dead' */
+	"ALTER TABLE experiments ADD COLUMN health TEXT NOT NULL DEFAULT 'ok';"
+	"ALTER TABLE experiments ADD COLUMN health_step INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE experiments ADD COLUMN health_reason TEXT;"
+	"PRAGMA user_version = 4;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -121,8 +127,10 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 static const char *const status_names[] = {
 	[STORE_QUEUED] = "queued", [STORE_RUNNING] = "running", [STORE_SUCCEEDED] = "succeeded",
 	[STORE_FAILED] = "failed", [STORE_CANCELLED] = "cancelled", [STORE_DIVERGED] = "diverged",
-	[STORE_INTERRUPTED] = "interrupted",
+	[STORE_INTERRUPTED] = "interrupted", [STORE_DEAD] = "dead",
 };
+_Static_assert(sizeof status_names / sizeof status_names[0] == STORE_STATUS_COUNT,
+	       "a name for every status");
 #define N_STATUS ((int)(sizeof status_names / sizeof status_names[0]))
 
 const char *store_status_name(int status)

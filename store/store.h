@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_MSG 256
 #define STORE_BUCKETS_MAX 100000   /* most buckets store_metric_buckets returns (a hard cap) */
 
@@ -46,6 +46,8 @@ void store_close(struct store *s);
 enum store_status {
 	STORE_QUEUED, STORE_RUNNING, STORE_SUCCEEDED, STORE_FAILED, STORE_CANCELLED,
 	STORE_DIVERGED, STORE_INTERRUPTED,
+	STORE_DEAD,             /* stopped by run health (train.on_dead = stop) */
+	STORE_STATUS_COUNT,
 };
 const char *store_status_name(int status);   /* "queued", ... */
 int store_status_parse(const char *name);     /* -1 if unknown */
@@ -70,6 +72,9 @@ struct store_experiment {
 	int64_t ckpt_step;      /* step of the last checkpoint (0 = none) */
 	double loss, val_loss;  /* NAN when unknown */
 	int64_t diverged_step;  /* 0 = none */
+	char health[16];        /* "ok", "spike", "stalled", "dead", "diverged" (engine/health.h) */
+	int64_t health_step;    /* when the finding was made, 0 = none */
+	char *health_reason;    /* owned, may be NULL: one line naming the measurement */
 	char *error;            /* owned, may be NULL */
 	char *tags;             /* JSON array text, owned, may be NULL ("[]") */
 	char *notes;            /* owned, may be NULL */
@@ -93,6 +98,9 @@ int store_experiment_set_status(struct store *s, int64_t id, int status, const c
 int store_experiment_progress(struct store *s, int64_t id, int64_t step, double loss,
 			      double val_loss, int64_t diverged_step, struct store_err *err);
 int store_experiment_set_ckpt(struct store *s, int64_t id, int64_t ckpt_step, struct store_err *err);
+/* The run's health finding (engine/health.h): status name, step, reason (NULL = none). */
+int store_experiment_set_health(struct store *s, int64_t id, const char *health, int64_t step,
+				const char *reason, struct store_err *err);
 /* tags (JSON array text or NULL = unchanged), notes (NULL = unchanged), priority (INT32_MIN = unchanged) */
 int store_experiment_patch(struct store *s, int64_t id, const char *tags, const char *notes,
 			   int priority, struct store_err *err);
@@ -150,8 +158,9 @@ int store_sweep_list(struct store *s, const char *owner, int64_t after_id, int l
 		     int (*cb)(void *ctx, const struct store_sweep *w), void *ctx,
 		     struct store_err *err);
 
-/* Count of the sweep's cells in each status: counts[STORE_QUEUED..STORE_INTERRUPTED]. */
-int store_sweep_counts(struct store *s, int64_t id, int counts[7], struct store_err *err);
+/* Count of the sweep's cells in each status: counts[0, STORE_STATUS_COUNT). */
+int store_sweep_counts(struct store *s, int64_t id, int counts[STORE_STATUS_COUNT],
+		       struct store_err *err);
 
 /* Runs fn inside one transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK if fn returns < 0). */
 int store_tx(struct store *s, int (*fn)(struct store *s, void *ctx), void *ctx, struct store_err *err);

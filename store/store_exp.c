@@ -16,7 +16,7 @@
 #define EXP_COLS \
 	"id, hash, spec, name, norm_type, placement, n_layer, seed, threads, steps, owner, " \
 	"priority, sweep_id, cell, status, step, ckpt_step, loss, val_loss, diverged_step, error, " \
-	"tags, notes, created_at, started_at, finished_at"
+	"tags, notes, created_at, started_at, finished_at, health, health_step, health_reason"
 
 void store_experiment_clear(struct store_experiment *e)
 {
@@ -26,6 +26,7 @@ void store_experiment_clear(struct store_experiment *e)
 	nl_free(e->error);
 	nl_free(e->tags);
 	nl_free(e->notes);
+	nl_free(e->health_reason);
 	memset(e, 0, sizeof *e);
 }
 
@@ -86,13 +87,15 @@ static int exp_from_row(sqlite3_stmt *st, struct store_experiment *e, struct sto
 	e->created_at = sqlite3_column_double(st, 23);
 	e->started_at = sqlite3_column_double(st, 24);
 	e->finished_at = sqlite3_column_double(st, 25);
+	col_copy(e->health, sizeof e->health, st, 26);
+	e->health_step = sqlite3_column_int64(st, 27);
 	if (e->status < 0) {
 		rc = store__err(err, STORE_EIO, "experiment %lld: unknown status '%s' in the database",
 				(long long)e->id, (const char *)sqlite3_column_text(st, 14));
 		goto out;
 	}
 	if (col_dup(&e->spec, st, 2) || col_dup(&e->error, st, 20) || col_dup(&e->tags, st, 21) ||
-	    col_dup(&e->notes, st, 22))
+	    col_dup(&e->notes, st, 22) || col_dup(&e->health_reason, st, 28))
 		rc = store__err(err, STORE_ENOMEM, "experiment %lld: out of memory", (long long)e->id);
 out:
 	if (rc < 0)
@@ -102,7 +105,7 @@ out:
 
 static int status_ok(int status)
 {
-	return status >= STORE_QUEUED && status <= STORE_INTERRUPTED;
+	return status >= STORE_QUEUED && status < STORE_STATUS_COUNT;
 }
 
 int store_experiment_insert(struct store *s, struct store_experiment *e, struct store_err *err)
@@ -195,7 +198,7 @@ int64_t store_experiment_find_hash_owner(struct store *s, const char *hash, int 
 	int64_t id;
 	int rc;
 
-	if (!s || !hash || status > STORE_INTERRUPTED)
+	if (!s || !hash || status >= STORE_STATUS_COUNT)
 		return STORE_EINVAL;
 	/* A succeeded run counts only with every step's data stored: a row a failing disk (or an
 	 * older daemon that called such a run succeeded) left short of its steps is no duplicate.
@@ -303,12 +306,34 @@ int store_experiment_reset(struct store *s, int64_t id, struct store_err *err)
 		return rc;
 	rc = store__stmt(s, ST_EXP_RESET,
 			 "UPDATE experiments SET step = 0, ckpt_step = 0, loss = NULL, val_loss = NULL, "
-			 "diverged_step = 0, error = NULL, started_at = 0, finished_at = 0 WHERE id = ?1",
+			 "diverged_step = 0, error = NULL, started_at = 0, finished_at = 0, "
+			 "health = 'ok', health_step = 0, health_reason = NULL WHERE id = ?1",
 			 &st, err);
 	if (rc < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
 	return run_one(s, st, id, "reset", err);
+}
+
+int store_experiment_set_health(struct store *s, int64_t id, const char *health, int64_t step,
+				const char *reason, struct store_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = store__need_writer(s, "set health", err);
+	if (rc < 0)
+		return rc;
+	rc = store__stmt(s, ST_EXP_HEALTH, "UPDATE experiments SET health = ?2, health_step = ?3, "
+			 "health_reason = ?4 WHERE id = ?1", &st, err);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, health, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, step);
+	if (reason && reason[0])
+		sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 4);
+	return run_one(s, st, id, "set health", err);
 }
 
 int store_experiment_set_ckpt(struct store *s, int64_t id, int64_t ckpt_step, struct store_err *err)
@@ -407,7 +432,7 @@ int64_t store_experiment_count(struct store *s, int status)
 	int64_t n;
 	int rc;
 
-	if (!s || status < STORE_QUEUED || status > STORE_INTERRUPTED)
+	if (!s || status < STORE_QUEUED || status >= STORE_STATUS_COUNT)
 		return STORE_EINVAL;
 	rc = store__stmt(s, ST_EXP_COUNT, "SELECT count(*) FROM experiments WHERE status = ?1", &st,
 			 NULL);
@@ -589,14 +614,15 @@ out:
 	return rc;
 }
 
-int store_sweep_counts(struct store *s, int64_t id, int counts[7], struct store_err *err)
+int store_sweep_counts(struct store *s, int64_t id, int counts[STORE_STATUS_COUNT],
+		       struct store_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, rows = 0;
 
 	if (!s || !counts)
 		return store__err(err, STORE_EINVAL, "sweep counts: bad arguments");
-	memset(counts, 0, 7 * sizeof *counts);
+	memset(counts, 0, STORE_STATUS_COUNT * sizeof *counts);
 	/* The LEFT JOIN yields one row even for a sweep with no cells, and none for no sweep. */
 	rc = store__stmt(s, ST_SWEEP_COUNTS,
 			 "SELECT e.status, count(e.id) FROM sweeps w "

@@ -8,6 +8,9 @@
 //    chart has one point per layer, a filter narrows the table, the live run's step advances;
 //  - no request fetches more points than its chart has pixels (the server downsamples);
 //  - every control has an accessible name; 1280×800 and 1920×1080 without horizontal scrolling;
+//  - a DyT run at the default model and training settings ends dead (run health, on_dead=stop)
+//    within 100 steps: the runs table and the run view show the badge and the engine's reason,
+//    and its loss chart draws the corpus's unigram entropy as a reference line;
 //  - prints how long the 48-run compare page takes to load and draw (a figure, not an assertion).
 // Screenshots go to tests/out/browser/. Ends with "browser: N passed, N failed".
 import { launchDaemon, writeCorpus } from './harness.mjs';
@@ -55,7 +58,8 @@ async function waitSweep(id, n, seconds) {
 
 const tiny = (steps, extra = {}) => ({
 	model: { n_layer: 3, d_model: 16, n_head: 2, seq_len: 16 }, data: { path: 'corpus.txt' },
-	train: { steps, batch_size: 2, warmup: 10, lr: 0.003 },
+	// tiny DyT/Derf runs go dead (run health) within a few dozen steps: these train on, marked
+	train: { steps, batch_size: 2, warmup: 10, lr: 0.003, on_dead: 'continue' },
 	probe: { every: 10, depth_every: 50, samples_every: 500, samples: 256, val_every: 100 }, ...extra,
 });
 
@@ -72,6 +76,10 @@ try {
 		train: { steps: 60, batch_size: 8, warmup: 5, lr: 0.003 },
 		probe: { every: 5, depth_every: 20, samples_every: 60, samples: 64, val_every: 20, val_batches: 1 } });
 	check(vit.status === 201, `vit run submitted (${vit.status} ${JSON.stringify(vit.json).slice(0, 160)})`);
+	// DyT at today's defaults (L=4, d=128, T=128, B=16, lr 1e-3 with warmup): dead, and stopped
+	const dead = await api('POST', '/experiments', { name: 'dyt-defaults', norm: { type: 'dyt' },
+		data: { path: 'corpus.txt' }, train: { steps: 300 }, probe: { samples: 256 } });
+	check(dead.status === 201, `default DyT run submitted (${dead.status})`);
 	// 2. the 48-run sweep of 1000 steps
 	const big = await api('POST', '/sweeps', { base: tiny(1000), name: 'big48',
 		grid: { 'norm.type': ['layernorm', 'rmsnorm', 'dyt', 'derf'], 'norm.placement': ['pre', 'post', 'peri'] },
@@ -161,6 +169,26 @@ try {
 	const epochs = Number(await page.textContent('#run-epochs').catch(() => 'NaN'));
 	check(epochs > 0 && epochs < 1, `vit run shows its epochs (${epochs}: 60 steps × 8 of 60000 images)`);
 	await page.screenshot({ path: join(OUT, 'run-vit-1280.png'), fullPage: true });
+	// the dead DyT run: stopped by health within 100 steps, with the reason on the page
+	const deadExp = async () => (await api('GET', `/experiments/${dead.json.id}`)).json;
+	for (let i = 0; i < 480 && !['dead', 'succeeded', 'failed'].includes((await deadExp()).status); i++) await sleep(250);
+	const dj = await deadExp();
+	check(dj.status === 'dead' && dj.step <= 100 && dj.health.status === 'dead' && /saturated|gradient/.test(dj.health.reason || ''),
+		`default DyT run ends dead within 100 steps (${dj.status} at step ${dj.step}: ${JSON.stringify(dj.health)})`);
+	await page.goto(`${base}/#/run/${dead.json.id}`);
+	await page.waitForSelector('#run-health:not([hidden])', { timeout: 15000 }).catch(() => {});
+	const healthText = await page.textContent('#run-health').catch(() => '');
+	check(/dead @ step \d+/.test(healthText) && healthText.includes(dj.health.reason || '(none)'),
+		`run view shows the dead badge and the reason (${healthText})`);
+	await page.waitForSelector('[data-chart="loss"][data-points]', { timeout: 15000 }).catch(() => {});
+	check(Number(await attr('loss', 'data-series')) === 3, `the loss chart has loss, val_loss and the unigram entropy line (${await attr('loss', 'data-series')})`);
+	await page.screenshot({ path: join(OUT, 'run-dead-1280.png'), fullPage: true });
+	await page.goto(`${base}/#/runs`);
+	await page.waitForSelector(`#runs-table tbody tr[data-id="${dead.json.id}"]`, { timeout: 15000 }).catch(() => {});
+	const rowBadge = await page.textContent(`#runs-table tbody tr[data-id="${dead.json.id}"] .status-cell`).catch(() => '');
+	check(/dead @ step \d+/.test(rowBadge), `the runs table shows the dead badge (${rowBadge})`);
+	const rowTitle = await page.getAttribute(`#runs-table tbody tr[data-id="${dead.json.id}"] .status-dead`, 'title').catch(() => '');
+	check(rowTitle === dj.error, `the badge's tooltip is the reason (${rowTitle})`);
 	// a gpt run has no accuracy chart
 	await page.goto(`${base}/#/run/${runId}`);
 	await page.waitForSelector('[data-chart="loss"][data-points]', { timeout: 15000 });

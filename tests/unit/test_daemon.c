@@ -101,12 +101,15 @@ static int sweep_cells(int64_t id, int64_t *ids, int cap)
 	return n;
 }
 
+/* Tiny DyT/Derf runs go dead (engine/health.h) within a few dozen steps; these tests are about
+ * the daemon, not run health, so their runs train on (on_dead=continue). */
 static const char *tiny_base(void)
 {
 	static char buf[512];
 	snprintf(buf, sizeof buf,
 		 "{\"model\":{\"n_layer\":2,\"d_model\":32,\"n_head\":2,\"seq_len\":32},"
 		 "\"data\":{\"path\":\"%s\"},\"train\":{\"steps\":60,\"batch_size\":4,\"warmup\":5,"
+		 "\"on_dead\":\"continue\","
 		 "\"lr\":0.003},\"probe\":{\"every\":5,\"depth_every\":20,\"samples_every\":30,"
 		 "\"samples\":64,\"val_every\":30}}", "corpus.txt");
 	return buf;
@@ -337,6 +340,7 @@ static void test_crash_recovery(void)
 	snprintf(base, sizeof base,
 		 "{\"model\":{\"n_layer\":2,\"d_model\":64,\"n_head\":2,\"seq_len\":64},"
 		 "\"data\":{\"path\":\"%s\"},\"train\":{\"steps\":400,\"batch_size\":8,\"warmup\":10,"
+		 "\"on_dead\":\"continue\","
 		 "\"lr\":0.002},\"probe\":{\"every\":5,\"depth_every\":100,\"samples_every\":200,"
 		 "\"samples\":32,\"val_every\":100}}", "corpus.txt");
 	snprintf(body, sizeof body, "{\"base\":%s,\"grid\":{\"norm.type\":[\"rmsnorm\",\"derf\"]},"

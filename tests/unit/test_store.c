@@ -171,7 +171,7 @@ static void test_experiment_fields(struct store *s)
 	struct store_experiment e, g;
 	struct store_sweep w = { 0 }, wg;
 	struct store_err err = { 0 };
-	int counts[7];
+	int counts[STORE_STATUS_COUNT];
 
 	snprintf(w.owner, sizeof w.owner, "bob");
 	w.request = "{\"grid\":{}}";

@@ -23,7 +23,7 @@
 import { API, getToken, openSession, closeSession } from './api.js';
 
 export const KINDS = ['experiment.queued', 'experiment.started', 'experiment.progress',
-	'experiment.finished', 'experiment.deleted', 'sweep.queued'];
+	'experiment.finished', 'experiment.deleted', 'experiment.health', 'sweep.queued'];
 
 const RETRY_MS = 3000;       // what the daemon sends in `retry:`; our fallback delay
 const MAX_RETRY_MS = 30000;

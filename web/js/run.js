@@ -134,6 +134,7 @@ export async function renderRun(root, id) {
 		view.replaceChildren(...[header(exp), lossSection(), accuracySection(), scalarSection(), varianceSection(), profileSection(),
 			heatmapSection(depthNames), alphaSection(depthNames), scurveSection(list.samples || []), specSection(exp)].filter(Boolean));
 		updateDivergence();
+		updateHealth();
 		loadAll();
 	}
 
@@ -149,12 +150,24 @@ export async function renderRun(root, id) {
 			exp.owner ? `owner ${exp.owner}` : null,
 		].filter(Boolean).join(' · ');
 		ui.headDiv = h('p', { class: 'nl-diverged', hidden: true });
+		ui.health = h('p', { id: 'run-health', class: 'nl-health', hidden: true, 'aria-live': 'polite' });
 		ui.error = h('p', { class: 'nl-note nl-error', hidden: !exp.error, text: exp.error ? `error: ${exp.error}` : '' });
 		return h('header', { class: 'nl-run-head' },
 			h('h1', { text: `Run ${exp.id}${exp.name ? ` — ${exp.name}` : ''}` }),
 			h('p', { class: 'nl-run-meta' }, 'status ', ui.status, ' · step ', ui.step, ` of ${exp.steps} · `, bits,
 				exp.sweep_id ? h('span', {}, ' · ', h('a', { href: `#/compare?sweep=${exp.sweep_id}`, text: `sweep ${exp.sweep_id}, cell ${exp.cell}` })) : null),
-			ui.headDiv, ui.error);
+			ui.headDiv, ui.health, ui.error);
+	}
+
+	// Run health (engine/health.h): a badge and the reason the engine gave, with its step.
+	function updateHealth() {
+		const hl = S.exp.health || {};
+		const on = !!hl.status && hl.status !== 'ok';
+		ui.health.hidden = !on;
+		if (!on) { ui.health.replaceChildren(); return; }
+		ui.health.replaceChildren(...[
+			h('span', { class: `badge health health-${hl.status}`, text: hl.step ? `${hl.status} @ step ${hl.step}` : hl.status }),
+			' ', h('span', { class: 'nl-health-reason', text: hl.reason || '' })]);
 	}
 
 	function lossSection() {
@@ -165,7 +178,10 @@ export async function renderRun(root, id) {
 			(v) => v.toFixed(2), (v) => { S.smooth = v; drawLoss(); });
 		ui.lossPlot = track(new Plot(ui.lossBox, {
 			xLabel: 'step', yLabel: 'loss', logY: false,
-			series: [{ label: 'loss', color: colour(0) }, { label: 'val_loss', color: colour(1), points: { show: true, size: 5 } }],
+			series: [{ label: 'loss', color: colour(0) }, { label: 'val_loss', color: colour(1), points: { show: true, size: 5 } },
+				// the loss of a model that learned only symbol frequencies: a run stuck on this line
+				// learned nothing else (run health calls it stalled)
+				{ label: 'unigram entropy', color: '#777', dash: [6, 4], width: 1 }],
 		}));
 		ui.lossPlot.onDraw = () => {
 			if (S.drawnOnce) return;
@@ -348,16 +364,19 @@ export async function renderRun(root, id) {
 
 	async function loadScalars() {
 		const has = (n) => S.scalars.has(n);
-		const [loss, val, lr, gn] = await Promise.all([
+		const [loss, val, lr, gn, ent] = await Promise.all([
 			has('loss') ? series('loss', ui.lossBox).catch((e) => e) : null,
 			has('val_loss') ? series('val_loss', ui.lossBox).catch((e) => e) : null,
 			has('lr') ? series('lr', ui.lrBox).catch((e) => e) : null,
 			has('grad_norm') ? series('grad_norm', ui.gnBox).catch((e) => e) : null,
+			has('unigram_entropy') ? series('unigram_entropy', ui.lossBox).catch((e) => e) : null,
 		]);
 		if (!alive()) return;
 		const ok = (s) => s && !(s instanceof Error);
 		S.loss = ok(loss) ? seriesCols(loss) : { x: [], y: [], lo: [], hi: [] };
 		S.val = ok(val) ? seriesCols(val) : { x: [], y: [] };
+		const e = ok(ent) ? seriesCols(ent).y.find((v) => Number.isFinite(v)) : undefined;
+		S.entropy = e === undefined ? null : e;
 		note(ui.lossBox, loss instanceof Error ? `loss: ${errText(loss)}` : (!ok(loss) ? 'no loss recorded yet' : ''), loss instanceof Error);
 		drawLoss();
 		scalarChart(ui.lrPlot, ui.lrBox, lr, 'lr', false);
@@ -381,7 +400,7 @@ export async function renderRun(root, id) {
 		const L = S.loss, V = S.val;
 		const cols = align([{ x: L.x, y: ema(L.y, S.smooth) }, { x: V.x, y: V.y }, { x: L.x, y: L.lo }, { x: L.x, y: L.hi }]);
 		ui.lossPlot.setBands([{ series: 1, lo: cols[3], hi: cols[4] }]);
-		ui.lossPlot.setData([cols[0], cols[1], cols[2]]);
+		ui.lossPlot.setData([cols[0], cols[1], cols[2], cols[0].map(() => S.entropy)]);
 	}
 
 	async function depthMatrix(name, maxSteps) {
@@ -539,6 +558,12 @@ export async function renderRun(root, id) {
 			if (!d || !alive()) return;
 			onFinished(d);
 		}));
+		S.unsubs.push(onEvent('experiment.health', (ev) => {
+			const d = parse(ev);
+			if (!d || !alive()) return;
+			S.exp.health = { status: d.health, step: d.step, reason: d.reason };
+			updateHealth();
+		}));
 	}
 
 	function onProgress(d) {
@@ -638,6 +663,7 @@ export async function renderRun(root, id) {
 			if (grew) { build(); return; }
 			ui.step.textContent = String(exp.step);
 			updateDivergence();
+			updateHealth();
 			ui.scSamples = list.samples || [];
 			fillSampleSteps();
 			await Promise.all([loadScalars(), loadAccuracy(), loadDepth(), loadHeatmap(), loadAlpha(), loadSamples()]);

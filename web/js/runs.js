@@ -21,7 +21,7 @@ import { el, setChildren, fmtNum, fmtInt, debounce, errorAlert, STATUSES, NORM_T
 
 const PAGE_SIZE = 100;
 
-const STATUS_RANK = { running: 0, queued: 1, interrupted: 2, diverged: 3, failed: 4, cancelled: 5, succeeded: 6 };
+const STATUS_RANK = { running: 0, queued: 1, interrupted: 2, diverged: 3, dead: 4, failed: 5, cancelled: 6, succeeded: 7 };
 
 // key: the item field (and data-col); num: numeric sort and right-aligned
 const COLUMNS = [
@@ -306,10 +306,18 @@ export async function renderRuns(root, params) {
 		ref.tr.dataset.step = String(Number(it.step) || 0);
 		ref.tr.className = `status-row-${s}`;
 		const steps = Number(it.steps) || 0, step = Number(it.step) || 0;
+		const hl = it.health || {};
 		const badge = el('span', { class: `badge status-${s}` },
-			s === 'diverged' ? `diverged @ step ${fmtInt(it.diverged_step ?? it.step)}` : s);
-		if (s === 'failed' && it.error) badge.title = String(it.error);
+			s === 'diverged' ? `diverged @ step ${fmtInt(it.diverged_step ?? it.step)}`
+				: s === 'dead' && hl.step ? `dead @ step ${fmtInt(hl.step)}` : s);
+		if ((s === 'failed' || s === 'dead') && it.error) badge.title = String(it.error);
 		const kids = [badge];
+		// run health (dead / stalled / spike) on a run whose status does not already say it:
+		// a dead run under on_dead=continue, or a stalled one, must not pass for a good one
+		if (hl.status && hl.status !== 'ok' && hl.status !== s) {
+			kids.push(el('span', { class: `badge health health-${hl.status}`, title: hl.reason || '' },
+				hl.step ? `${hl.status} @ step ${fmtInt(hl.step)}` : hl.status));
+		}
 		if (s === 'running' && steps > 0) {
 			const pct = Math.max(0, Math.min(100, Math.round((100 * step) / steps)));
 			kids.push(el('progress', { max: String(steps), value: String(Math.min(step, steps)), class: 'run-progress',
@@ -468,9 +476,12 @@ export async function renderRuns(root, params) {
 			if (has(d.error) && d.error !== '') patch.error = d.error;
 			queueUpdate(d.id, patch);
 		}),
+		onEvent('experiment.health', (d) => {
+			queueUpdate(d.id, { health: { status: d.health, step: d.step, reason: d.reason } });
+		}),
 		onEvent('experiment.queued', (d) => {
 			const known = queueUpdate(d.id, { status: 'queued', step: 0, loss: null, val_loss: null,
-				diverged_step: null, error: null });
+				diverged_step: null, error: null, health: { status: 'ok', step: null, reason: null } });
 			// a new single run (a sweep's cells come as sweep.queued): never in a sweep's list
 			if (!known && onLastPage() && !st.sweep) refetch();
 		}),
