@@ -82,9 +82,11 @@ struct spec_field {
 static const char *const arch_names[] = { "gpt", "llama", "vit", NULL };
 static const char *const source_names[] = { "text", "fashion-mnist", NULL };
 static const char *const device_names[] = { "cpu", NULL };
-static const char *const placement_names[] = { "pre", "post", "peri", "mix", "lns", NULL };
+static const char *const placement_names[] = { "pre", "post", "peri", "mix", "lns", "deepnorm",
+					       NULL };
 static const int placement_vals[] = {
 	SPEC_PLACE_PRE, SPEC_PLACE_POST, SPEC_PLACE_PERI, SPEC_PLACE_MIX, SPEC_PLACE_LNS,
+	SPEC_PLACE_DEEPNORM,
 };
 static const char *const schedule_names[] = { "cosine", "constant", NULL };
 static const int schedule_vals[] = { SPEC_SCHED_COSINE, SPEC_SCHED_CONSTANT };
@@ -963,9 +965,11 @@ static void resolve_defaults(struct spec *s, const unsigned char *given)
 	if ((i = field_index(OFF(model.d_ff))) >= 0 && !(given && given[i]))
 		s->model.d_ff = llama ? (8 * s->model.d_model + 3 * 64 - 1) / (3 * 64) * 64 :
 			4 * s->model.d_model;
-	/* GPT-2's 1/sqrt(2L) output scaling fights LayerNorm-Scaling's own depth scaling. */
+	/* GPT-2's 1/sqrt(2L) output scaling fights LayerNorm-Scaling's own depth scaling; DeepNorm
+	 * draws the blocks' matrices with its own Xavier gains, so the flag would mean nothing. */
 	if ((i = field_index(OFF(model.scaled_init))) >= 0 && !(given && given[i]))
-		s->model.scaled_init = s->norm.placement != SPEC_PLACE_LNS;
+		s->model.scaled_init = s->norm.placement != SPEC_PLACE_LNS &&
+				       s->norm.placement != SPEC_PLACE_DEEPNORM;
 	if ((i = field_index(OFF(norm.eps))) >= 0 && !(given && given[i]))
 		s->norm.eps = k ? k->default_eps : 1e-5;
 	if (s->norm.embed_scale < 0)

@@ -22,6 +22,7 @@ enum spec_placement {
 	SPEC_PLACE_PERI,
 	SPEC_PLACE_MIX,
 	SPEC_PLACE_LNS,
+	SPEC_PLACE_DEEPNORM,   /* x ← N(a·x + F(x)), a = (2L)^¼, DeepNet's init (NORMS.md §4.6) */
 };
 
 enum spec_schedule {
