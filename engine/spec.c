@@ -62,6 +62,8 @@ enum spec_ftype {
 #define DEP_DEFAULT 4u   /* default depends on other fields: set in resolve_defaults */
 #define VIT_ONLY 8u      /* means something for model.arch "vit" only: left out of other
 			  * archs' canonical form, so their spec hashes stay what they were */
+#define OMIT_DEFAULT 16u /* a boolean added after specs were hashed: left out of the canonical
+			  * form while false, so every spec written before it keeps its hash */
 
 struct spec_field {
 	int sec;
@@ -120,6 +122,7 @@ static const struct spec_field spec_fields[] = {
 	{ SEC_MODEL, "seq_len", FT_INT, OFF(model.seq_len), 2, 4096, 0, 128, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_MODEL, "tie_head", FT_BOOL, OFF(model.tie_head), 0, 1, DEP_DEFAULT, 1, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_MODEL, "bias", FT_BOOL, OFF(model.bias), 0, 1, DEP_DEFAULT, 1, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_MODEL, "head_bias", FT_BOOL, OFF(model.head_bias), 0, 1, OMIT_DEFAULT, 0, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_MODEL, "patch", FT_INT, OFF(model.patch), 1, 28, VIT_ONLY, 4, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_MODEL, "pool", FT_CHOICE, OFF(model.pool_mean), 0, 0, VIT_ONLY, 0, NULL, 0,
 	  pool_names, pool_vals, "a pooling", 0 },
@@ -1034,7 +1037,7 @@ static void check_cross(struct spec_ctx *cx)
 	char a[32], b[32];
 
 	int vit = strcmp(s->model.arch, "vit") == 0, llama = strcmp(s->model.arch, "llama") == 0;
-	int pa = field_index(OFF(model.patch)), bi = field_index(OFF(model.bias));
+	int pa = field_index(OFF(model.patch)), hb = field_index(OFF(model.head_bias));
 	int so = field_index(OFF(data.source));
 	if (!cx->bad[nh] && !cx->bad[dm] && s->model.d_model % s->model.n_head != 0)
 		add_err(cx->errs, "/model/n_head", "n_head %d must divide d_model %d",
@@ -1045,8 +1048,11 @@ static void check_cross(struct spec_ctx *cx)
 	if (!cx->bad[pa] && 28 % s->model.patch != 0)
 		add_err(cx->errs, "/model/patch", "%d must divide the 28-pixel image side "
 			"(1, 2, 4, 7, 14 or 28)", s->model.patch);
-	if (llama && cx->given[bi] && s->model.bias)
-		add_err(cx->errs, "/model/bias", "llama has no biases: bias must be false");
+	/* llama has no biases by default; "bias": true is what a layernorm-trained llama converted
+	 * to (C)RMSNorm needs to carry LayerNorm's β (normlab convert) */
+	if (vit && cx->given[hb] && s->model.head_bias)
+		add_err(cx->errs, "/model/head_bias", "vit's head always has a bias: head_bias is for "
+			"gpt and llama");
 	if (cx->given[so] && !cx->bad[so] &&
 	    (strcmp(s->data.source, "fashion-mnist") == 0) != vit)
 		add_err(cx->errs, "/data/source", "\"%s\" does not fit model.arch \"%s\" (vit reads "
@@ -1303,6 +1309,8 @@ static cJSON *canon_section(const struct spec *s, int sec)
 	for (int i = 0; i < n; i++) {
 		const struct spec_field *f = &spec_fields[idx[i]];
 		if ((f->flags & VIT_ONLY) && strcmp(s->model.arch, "vit") != 0)
+			continue;
+		if ((f->flags & OMIT_DEFAULT) && *(const int *)field_cptr(s, f) == 0)
 			continue;
 		cJSON *it = canon_value(s, f);
 		/* Keys are static strings from the table: add them without copying. */

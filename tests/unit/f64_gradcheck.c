@@ -153,6 +153,7 @@ struct case_cfg {
 	int tied;
 	int embed_norm;
 	int threads;
+	int biased;   /* text archs: Linear biases on llama too, and a bias on the LM head */
 };
 
 static double model_loss(struct model *m)
@@ -175,7 +176,8 @@ static void check_model(const struct case_cfg *cc)
 	s.model.d_ff = 12;
 	s.model.seq_len = 4;
 	s.model.tie_head = cc->tied;
-	s.model.bias = !llama;
+	s.model.bias = !llama || cc->biased;
+	s.model.head_bias = !vit && cc->biased;
 	s.model.patch = 14;            /* vit: 4 patches of 196 pixels, T = 5 */
 	s.model.pool_mean = cc->pool_mean;
 	s.model.scaled_init = 1;
@@ -193,7 +195,8 @@ static void check_model(const struct case_cfg *cc)
 	s.norm.shift0 = 0.1;
 	s.threads = cc->threads;
 	char label[160];
-	snprintf(label, sizeof label, "%s%s/%s/%s%s%s/threads=%d", cc->arch,
+	snprintf(label, sizeof label, "%s%s%s/%s/%s%s%s/threads=%d", cc->arch,
+		 cc->biased ? "(biased)" : "",
 		 vit ? (cc->pool_mean ? "(mean)" : "(cls)") : "", norm_table[cc->type]->name,
 		 spec_placement_name(cc->placement), vit ? "" : cc->tied ? "/tied" : "/untied",
 		 cc->embed_norm ? "/embed_norm" : "", cc->threads);
@@ -292,6 +295,12 @@ int main(void)
 			struct case_cfg two = { .arch = archs[a], .type = k, .placement = SPEC_PLACE_MIX,
 						.pool_mean = 1, .threads = 2 };
 			check_model(&two);
+			if (a < 2) {   /* llama with biases, gpt and llama with a head bias */
+				struct case_cfg biased = { .arch = archs[a], .type = k,
+							   .placement = SPEC_PLACE_PRE, .tied = a == 0,
+							   .biased = 1, .threads = 1 };
+				check_model(&biased);
+			}
 		}
 	return test_finish("gradcheck");
 }
