@@ -214,9 +214,15 @@ $(BUILD)/bench/bench_norms: $(BUILD)/f32/bench/bench_norms.o $(LIB32)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-bench: $(BUILD)/bench/bench_train $(BUILD)/bench/bench_norms $(BUILD)/bench/bench_store $(BINS) data
+# Pre-LN vs Pre-RMSNorm vs Pre-CRMSNorm on one converted model (NORMS.md §7).
+$(BUILD)/bench/bench_crms: $(BUILD)/f32/bench/bench_crms.o $(LIB32)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: $(BUILD)/bench/bench_train $(BUILD)/bench/bench_norms $(BUILD)/bench/bench_crms $(BUILD)/bench/bench_store $(BINS) data
 	$(BUILD)/bench/bench_train
 	$(BUILD)/bench/bench_norms
+	$(BUILD)/bench/bench_crms
 	$(BUILD)/bench/bench_store
 	NORMLAB_BIN=$(BINDIR) bash bench/bench_daemon.sh
 

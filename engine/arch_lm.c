@@ -1,7 +1,8 @@
 /*
  * arch_lm.c — the two byte-level language models: their embeddings and their head.
  *   gpt:   x0 = s·(wte[tok] + wpe[t]) (s the learned scale of DyT/Derf LMs, else 1); GELU MLP;
- *          Linear biases; the head tied to wte by default.
+ *          Linear biases; the head tied to wte by default, without a bias unless
+ *          model.head_bias (a model converted from Pre-LN carries the final norm's β there).
  *   llama: x0 = s·wte[tok]; no learned positions (RoPE on q, k instead); SwiGLU; no biases;
  *          an untied head by default.
  * Both: logits = x_f·headᵀ over the 256 bytes, mean cross-entropy over every token.
@@ -15,7 +16,7 @@ enum { E_TOK, E_POS };
 static void lm_layout_embed(struct layout_builder *lb, const struct spec *s)
 {
 	struct model_layout *lay = lb->lay;
-	int C = lay->C;
+	int C = lay->S;   /* the stream's width */
 	(void)s;
 	lay->e[E_TOK] = model_add_tensor(lb, "embed.tok.weight", 2, lay->V, C, MODEL_INIT_NORMAL,
 					 MODEL_ROLE_EMBED, 1, -1);
@@ -44,11 +45,13 @@ static void llama_layout_embed(struct layout_builder *lb, const struct spec *s)
 static void lm_layout_head(struct layout_builder *lb, const struct spec *s)
 {
 	struct model_layout *lay = lb->lay;
-	(void)s;
 	lay->head_b = MODEL_NONE;
 	lay->head = lay->tied ? lay->e[E_TOK] :
-		model_add_tensor(lb, "head.weight", 2, lay->V, lay->C, MODEL_INIT_NORMAL,
+		model_add_tensor(lb, "head.weight", 2, lay->V, lay->S, MODEL_INIT_NORMAL,
 				 MODEL_ROLE_HEAD, 1, -1);
+	if (s->model.head_bias)
+		lay->head_b = model_add_tensor(lb, "head.bias", 1, lay->V, 0, MODEL_INIT_ZERO,
+					       MODEL_ROLE_HEAD, 0, -1);
 }
 
 static void lm_carve_head(struct carver *cv, struct model *m)
@@ -89,7 +92,7 @@ static double lm_head_fwd(struct model *m, const real *xf, int for_backward)
 {
 	const struct model_layout *lay = &m->lay;
 	int N = lay->N;
-	model_mm_fwd(m, m->logits, xf, lay->head, MODEL_NONE, N, lay->C, lay->V);
+	model_mm_fwd(m, m->logits, xf, lay->head, lay->head_b, N, lay->S, lay->V);
 	struct model_opargs ce = { .k = for_backward ? OP_CE_FUSED : OP_CE_FWD, .o = m->logits,
 				   .o2 = m->losses, .a = m->logits, .ia = m->targets, .N = N,
 				   .OC = lay->V };
@@ -104,7 +107,7 @@ static double lm_head_fwd(struct model *m, const real *xf, int for_backward)
 static void lm_head_bwd(struct model *m, const real *xf, real *dxf)
 {
 	const struct model_layout *lay = &m->lay;
-	model_mm_bwd(m, dxf, m->logits, xf, lay->head, MODEL_NONE, lay->N, lay->C, lay->V);
+	model_mm_bwd(m, dxf, m->logits, xf, lay->head, lay->head_b, lay->N, lay->S, lay->V);
 }
 
 static void lm_carve_scratch(struct carver *cv, struct model *m, int nth)
@@ -135,7 +138,7 @@ static void llama_bind(struct model *m)
  * lookup (no FLOPs) unless it doubles as the head; gpt's position table is a lookup. */
 static double lm_flops(const struct model_layout *lay)
 {
-	double w = lay->L * branch_matmul_params(lay) + (double)lay->V * lay->C;
+	double w = lay->L * branch_matmul_params(lay) + (double)lay->V * lay->S;
 	return 6 * w + 12.0 * lay->L * lay->T * lay->C;
 }
 

@@ -15,7 +15,7 @@ enum { E_PATCH_W, E_PATCH_B, E_CLS, E_POS };
 static void vit_layout_embed(struct layout_builder *lb, const struct spec *s)
 {
 	struct model_layout *lay = lb->lay;
-	int C = lay->C, pp = lay->patch * lay->patch;
+	int C = lay->S, pp = lay->patch * lay->patch;   /* S: the stream's width */
 	(void)s;
 	lay->escale = MODEL_NONE;
 	lay->has_escale = 0;
@@ -33,7 +33,7 @@ static void vit_layout_head(struct layout_builder *lb, const struct spec *s)
 {
 	struct model_layout *lay = lb->lay;
 	(void)s;
-	lay->head = model_add_tensor(lb, "head.weight", 2, lay->V, lay->C, MODEL_INIT_NORMAL,
+	lay->head = model_add_tensor(lb, "head.weight", 2, lay->V, lay->S, MODEL_INIT_NORMAL,
 				     MODEL_ROLE_HEAD, 1, -1);
 	lay->head_b = model_add_tensor(lb, "head.bias", 1, lay->V, 0, MODEL_INIT_ZERO,
 				       MODEL_ROLE_HEAD, 0, -1);
@@ -42,7 +42,7 @@ static void vit_layout_head(struct layout_builder *lb, const struct spec *s)
 static void vit_carve_head(struct carver *cv, struct model *m)
 {
 	const struct model_layout *lay = &m->lay;
-	size_t B = (size_t)lay->B, C = lay->C, P = (size_t)lay->n_patch;
+	size_t B = (size_t)lay->B, C = lay->S, P = (size_t)lay->n_patch;
 	m->logits = model_take(cv, B * (size_t)lay->V);
 	m->losses = model_take(cv, B);
 	m->images = model_take(cv, B * 28 * 28);
@@ -54,7 +54,7 @@ static void vit_carve_head(struct carver *cv, struct model *m)
 static void vit_carve_scratch(struct carver *cv, struct model *m, int nth)
 {
 	const struct model_layout *lay = &m->lay;
-	size_t B = (size_t)lay->B, C = lay->C, P = (size_t)lay->n_patch;
+	size_t B = (size_t)lay->B, C = lay->S, P = (size_t)lay->n_patch;
 	branch_carve_scratch(cv, m, nth);
 	m->dpe = model_take(cv, B * P * C);
 	m->dpooled = model_take(cv, B * C);
@@ -66,7 +66,7 @@ static void vit_embed_fwd(struct model *m, real *x0)
 	int BP = lay->B * lay->n_patch, pp = lay->patch * lay->patch;
 	struct model_opargs g = { .k = OP_PATCH_GATHER, .o = m->patches, .a = m->images };
 	model_run(m, &g);
-	model_mm_fwd(m, m->pe, m->patches, lay->e[E_PATCH_W], lay->e[E_PATCH_B], BP, pp, lay->C);
+	model_mm_fwd(m, m->pe, m->patches, lay->e[E_PATCH_W], lay->e[E_PATCH_B], BP, pp, lay->S);
 	struct model_opargs e = { .k = OP_VIT_EMB_FWD, .o = x0, .a = m->pe,
 				  .b = m->params + lay->e[E_CLS], .c = m->params + lay->e[E_POS] };
 	model_run(m, &e);
@@ -80,7 +80,7 @@ static void vit_embed_bwd(struct model *m, const real *dx0)
 				  .a = dx0, .b = m->grads + lay->e[E_POS] };
 	model_run(m, &e);
 	model_mm_bwd(m, NULL, m->dpe, m->patches, lay->e[E_PATCH_W], lay->e[E_PATCH_B], BP, pp,
-		     lay->C);
+		     lay->S);
 }
 
 static double vit_head_fwd(struct model *m, const real *xf, int for_backward)
@@ -89,7 +89,7 @@ static double vit_head_fwd(struct model *m, const real *xf, int for_backward)
 	int B = lay->B, V = lay->V;
 	struct model_opargs p = { .k = OP_POOL_FWD, .o = m->pooled, .a = xf };
 	model_run(m, &p);
-	model_mm_fwd(m, m->logits, m->pooled, lay->head, lay->head_b, B, lay->C, V);
+	model_mm_fwd(m, m->logits, m->pooled, lay->head, lay->head_b, B, lay->S, V);
 	/* accuracy from the logits before the fused backward turns them into dlogits */
 	model_download(m, m->hlogits, m->logits, (size_t)B * V);
 	model_download_ints(m, m->htargets, m->targets, (size_t)B);
@@ -116,9 +116,9 @@ static double vit_head_fwd(struct model *m, const real *xf, int for_backward)
 static void vit_head_bwd(struct model *m, const real *xf, real *dxf)
 {
 	const struct model_layout *lay = &m->lay;
-	long n = (long)lay->B * lay->C;
+	long n = (long)lay->B * lay->S;
 	model_ew(m, OP_ZERO, m->dpooled, NULL, NULL, 0, n);
-	model_mm_bwd(m, m->dpooled, m->logits, m->pooled, lay->head, lay->head_b, lay->B, lay->C,
+	model_mm_bwd(m, m->dpooled, m->logits, m->pooled, lay->head, lay->head_b, lay->B, lay->S,
 		     lay->V);
 	(void)xf;
 	struct model_opargs p = { .k = OP_POOL_BWD, .o = dxf, .a = m->dpooled };
@@ -130,8 +130,8 @@ static void vit_head_bwd(struct model *m, const real *xf, real *dxf)
 static double vit_flops(const struct model_layout *lay)
 {
 	double T = lay->T, pp = lay->patch * lay->patch;
-	double img = lay->L * branch_matmul_params(lay) * T + (double)lay->C * pp * lay->n_patch +
-		     (double)lay->V * lay->C;
+	double img = lay->L * branch_matmul_params(lay) * T + (double)lay->S * pp * lay->n_patch +
+		     (double)lay->V * lay->S;
 	return (6 * img) / T + 12.0 * lay->L * T * lay->C;
 }
 

@@ -82,14 +82,14 @@ static void op_exec(void *ctx, int ith, int nth)
 	case OP_SWIGLU_BWD: swiglu_backward(op->o, op->a, op->b, lay->N, lay->F, ith, nth); break;
 	case OP_ROPE_FWD: rope_forward(op->o, op->a, lay->B, lay->T, lay->C, lay->NH, ith, nth); break;
 	case OP_ROPE_BWD: rope_backward(op->o, op->a, lay->B, lay->T, lay->C, lay->NH, ith, nth); break;
-	case OP_EMB_FWD: embed_forward(op->o, op->ia, op->a, op->b, op->c ? *op->c : 1, op->N, lay->T, lay->C, ith, nth); break;
-	case OP_EMB_BWD: embed_backward(op->o, op->o2, op->a, op->ia, op->c ? *op->c : 1, op->N, lay->T, lay->C, ith, nth); break;
-	case OP_ESCALE_GRAD: embed_scale_grad(&op->part[ith], op->a, op->ia, op->b, op->c, op->N, lay->T, lay->C, ith, nth); break;
+	case OP_EMB_FWD: embed_forward(op->o, op->ia, op->a, op->b, op->c ? *op->c : 1, op->N, lay->T, lay->S, ith, nth); break;
+	case OP_EMB_BWD: embed_backward(op->o, op->o2, op->a, op->ia, op->c ? *op->c : 1, op->N, lay->T, lay->S, ith, nth); break;
+	case OP_ESCALE_GRAD: embed_scale_grad(&op->part[ith], op->a, op->ia, op->b, op->c, op->N, lay->T, lay->S, ith, nth); break;
 	case OP_PATCH_GATHER: patch_gather(op->o, op->a, lay->B, lay->patch, ith, nth); break;
-	case OP_VIT_EMB_FWD: vit_embed_forward(op->o, op->a, op->b, op->c, lay->B, lay->T, lay->C, ith, nth); break;
-	case OP_VIT_EMB_BWD: vit_embed_backward(op->o, op->o2, (real *)op->b, op->a, lay->B, lay->T, lay->C, ith, nth); break;
-	case OP_POOL_FWD: pool_forward(op->o, op->a, lay->B, lay->T, lay->C, lay->pool_mean, ith, nth); break;
-	case OP_POOL_BWD: pool_backward(op->o, op->a, lay->B, lay->T, lay->C, lay->pool_mean, ith, nth); break;
+	case OP_VIT_EMB_FWD: vit_embed_forward(op->o, op->a, op->b, op->c, lay->B, lay->T, lay->S, ith, nth); break;
+	case OP_VIT_EMB_BWD: vit_embed_backward(op->o, op->o2, (real *)op->b, op->a, lay->B, lay->T, lay->S, ith, nth); break;
+	case OP_POOL_FWD: pool_forward(op->o, op->a, lay->B, lay->T, lay->S, lay->pool_mean, ith, nth); break;
+	case OP_POOL_BWD: pool_backward(op->o, op->a, lay->B, lay->T, lay->S, lay->pool_mean, ith, nth); break;
 	case OP_CE_FUSED: crossentropy_fused(op->o, op->o2, op->ia, op->N, op->OC, ith, nth); break;
 	case OP_CE_FWD: crossentropy_forward(op->o2, op->a, op->ia, op->N, op->OC, ith, nth); break;
 	case OP_ADD: add_forward(op->o, op->a, op->b, op->n, ith, nth); break;
@@ -107,13 +107,13 @@ static void op_exec(void *ctx, int ith, int nth)
 	}
 	case OP_NORM_FWD:
 		pool_split(op->N, ith, nth, &r0, &r1);
-		lay->nk->forward(op->o, op->o2, op->a, m->params + op->site->off, r0, r1, lay->C, &op->site->cfg);
+		lay->nk->forward(op->o, op->o2, op->a, m->params + op->site->off, r0, r1, lay->S, &op->site->cfg);
 		break;
 	case OP_NORM_BWD: {
 		double *dp = m->dnorm + (size_t)ith * m->dnorm_stride;
 		memset(dp, 0, sizeof(double) * m->dnorm_stride);
 		pool_split(op->N, ith, nth, &r0, &r1);
-		lay->nk->backward(op->o, dp, op->a, op->b, op->c, m->params + op->site->off, r0, r1, lay->C, &op->site->cfg);
+		lay->nk->backward(op->o, dp, op->a, op->b, op->c, m->params + op->site->off, r0, r1, lay->S, &op->site->cfg);
 		break;
 	}
 	case OP_SUMSQ: {
@@ -137,7 +137,7 @@ static void cpu_exec(struct model *m, struct model_opargs *op)
 	pool_run(m->pool, op_exec, op);
 	int nth = pool_size(m->pool);
 	if (op->k == OP_NORM_BWD) {
-		size_t np = norm_param_count(m->lay.nk, m->lay.C);
+		size_t np = norm_param_count(m->lay.nk, m->lay.S);
 		real *g = m->grads + op->site->off;
 		for (size_t j = 0; j < np; j++) {
 			double s = 0;

@@ -294,3 +294,45 @@ int ckpt_load_params(struct model *m, const char *path, struct nl_err *err)
 	st_close(f);
 	return rc;
 }
+
+int ckpt_save_initial(const struct model_layout *lay, const struct spec *s, const real *params,
+		      const char *path, struct nl_err *err)
+{
+	int n = 3 * lay->n_tensors, rc;
+	size_t np = lay->n_params;
+	char hash[65], rng[96], mcrc[16];
+	struct rng r;
+	char *canon = spec_canonical(s);
+	struct st_tensor *ts = nl_calloc((size_t)n, sizeof *ts);
+	real *zero = nl_calloc(np ? np : 1, sizeof(real));   /* the moments of both kinds */
+	char *crcs = nl_malloc((size_t)n * 9 + 1);
+	if (!canon || !ts || !zero || !crcs || spec_hash(s, hash) != 0) {
+		rc = nl_err_set(err, NL_ENOMEM, "out of memory writing checkpoint %s", path);
+		goto out;
+	}
+	for (int i = 0; i < lay->n_tensors; i++) {
+		fill_tensor(&ts[i], "", &lay->tensors[i], params);
+		fill_tensor(&ts[lay->n_tensors + i], "optim.m.", &lay->tensors[i], zero);
+		fill_tensor(&ts[2 * lay->n_tensors + i], "optim.v.", &lay->tensors[i], zero);
+	}
+	rng_seed(&r, s->seed, RNG_STREAM_DATA);   /* as trainer_init seeds it */
+	rng_to_hex(&r, rng, sizeof rng);
+	crcs[0] = '\0';
+	for (int i = 0; i < n; i++)
+		snprintf(crcs + 9 * i, 10, "%08" PRIx32 "%s", crc32c(0, ts[i].data, ts[i].nbytes),
+			 i + 1 < n ? "," : "");
+	struct st_meta meta[] = {
+		{ "format", CKPT_FORMAT }, { "step", "0" }, { "spec", canon }, { "spec_hash", hash },
+		{ "rng.data", rng }, { "loss", "nan" }, { CKPT_CRC_TENSORS, crcs },
+		{ CKPT_CRC_META, mcrc },
+	};
+	struct meta_list ml = { meta, CKPT_NMETA };
+	snprintf(mcrc, sizeof mcrc, "%08" PRIx32, meta_crc(meta_list_get, &ml));
+	rc = st_write(path, ts, n, meta, (int)(sizeof meta / sizeof meta[0]), err);
+out:
+	nl_free(zero);
+	nl_free(crcs);
+	nl_free(ts);
+	nl_free(canon);
+	return rc;
+}

@@ -47,4 +47,14 @@ int ckpt_verify(const struct st_file *f, const char *path, int *verified, struct
  */
 int ckpt_load_params(struct model *m, const char *path, struct nl_err *err);
 
+/*
+ * Writes a checkpoint at step 0 for spec s whose parameters are params (host memory, lay's
+ * layout, lay built from s): zero AdamW moments, the data RNG a fresh trainer of s starts from,
+ * loss "nan", checksums as ckpt_save writes them. `normlab train SPEC --resume` in its directory
+ * then trains from these parameters as if they had been the initial ones; ckpt_load_params reads
+ * them too. For `normlab convert`. Returns 0 or a negative nl_code.
+ */
+int ckpt_save_initial(const struct model_layout *lay, const struct spec *s, const real *params,
+		      const char *path, struct nl_err *err);
+
 #endif

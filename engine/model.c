@@ -102,7 +102,7 @@ static int add_site(struct layout_builder *lb, const char *name, int block, int 
 			lb->failed = 1;
 			return -1;
 		}
-		model_add_tensor(lb, tname, 1, (int)norm_tensor_len(k, i, lay->C), 0, MODEL_INIT_NORM,
+		model_add_tensor(lb, tname, 1, (int)norm_tensor_len(k, i, lay->S), 0, MODEL_INIT_NORM,
 				 MODEL_ROLE_NORM, 0, block);
 		if (!lb->failed)
 			lay->tensors[lay->n_tensors - 1].site = idx;
@@ -129,6 +129,7 @@ int model_layout_build(struct model_layout *lay, const struct spec *s, int B)
 	lay->has_escale = s->norm.embed_scale;
 	lay->causal = 1;
 	lay->nk = norm_table[s->norm.type];
+	lay->S = lay->C - (lay->nk->compressed ? 1 : 0);
 	lay->site_emb = lay->site_f = -1;
 	if (lay->arch->data == MODEL_DATA_IMAGES) {
 		if (md->patch < 1 || 28 % md->patch)
@@ -151,6 +152,10 @@ int model_layout_build(struct model_layout *lay, const struct spec *s, int B)
 	int L = lay->L;
 	int place = s->norm.placement;
 	int n_post = place == SPEC_PLACE_MIX ? (int)floor(s->norm.mix_post_ratio * L) : 0;
+	/* DeepNet (Wang et al. 2022), decoder-only and encoder-only alike: a = (2N)^¼ on the
+	 * residual, Xavier gain β = (8N)^−¼, N the number of blocks (NORMS.md §4.6) */
+	real deep_a = place == SPEC_PLACE_DEEPNORM ? (real)pow(2.0 * L, 0.25) : 1;
+	lay->deep_beta = place == SPEC_PLACE_DEEPNORM ? (real)pow(8.0 * L, -0.25) : 0;
 
 	lay->arch->layout_embed(&lb, s);
 	if (place == SPEC_PLACE_PERI && s->norm.embed_norm)
@@ -160,10 +165,15 @@ int model_layout_build(struct model_layout *lay, const struct spec *s, int B)
 		struct model_block *bk = &lay->blocks[l];
 		bk->t_first = lay->n_tensors;
 		bk->scale = 1;
+		bk->res_scale = 1;
 		for (int k = 0; k < MODEL_SLOT_COUNT; k++)
 			bk->site[k] = -1;
 		switch (place) {
 		case SPEC_PLACE_POST: bk->kind = MODEL_BLOCK_POST; break;
+		case SPEC_PLACE_DEEPNORM:
+			bk->kind = MODEL_BLOCK_POST;
+			bk->res_scale = deep_a;
+			break;
 		case SPEC_PLACE_PERI: bk->kind = MODEL_BLOCK_PERI; break;
 		case SPEC_PLACE_MIX: bk->kind = l < n_post ? MODEL_BLOCK_POST : MODEL_BLOCK_PRE; break;
 		case SPEC_PLACE_LNS:
@@ -185,7 +195,8 @@ int model_layout_build(struct model_layout *lay, const struct spec *s, int B)
 		}
 		bk->t_end = lay->n_tensors;
 	}
-	if (place != SPEC_PLACE_POST)
+	/* Post-LN and DeepNorm normalize each block's output already: no final norm */
+	if (place != SPEC_PLACE_POST && place != SPEC_PLACE_DEEPNORM)
 		lay->site_f = add_site(&lb, "norm_f", -1, MODEL_SLOT_FINAL, s->norm.alpha_final, s);
 	lay->arch->layout_head(&lb, s);
 	if (lb.failed) {
@@ -237,7 +248,7 @@ static size_t carve(struct model *m, int nth, real *base)
 {
 	const struct model_layout *lay = &m->lay;
 	const struct model_arch *ar = lay->arch;
-	size_t N = (size_t)lay->N, C = lay->C;
+	size_t N = (size_t)lay->N, C = lay->S;   /* the stream's width */
 	size_t cpt = (size_t)lay->nk->cache_per_token;
 	struct carver cv = { .base = base };
 	m->resid = model_take(&cv, (size_t)(lay->L + 1) * N * C);
@@ -327,14 +338,14 @@ static void bind_sites(struct model *m)
 		lay->sites[lay->site_emb].cache = m->cemb;
 	}
 	if (lay->site_f >= 0) {
-		lay->sites[lay->site_f].input = m->resid + (size_t)lay->L * lay->N * lay->C;
+		lay->sites[lay->site_f].input = m->resid + (size_t)lay->L * lay->N * lay->S;
 		lay->sites[lay->site_f].cache = m->cf;
 	}
 }
 
 static size_t max_norm_params(const struct model_layout *lay)
 {
-	size_t n = norm_param_count(lay->nk, lay->C);
+	size_t n = norm_param_count(lay->nk, lay->S);
 	return n ? n : 1;
 }
 
@@ -375,7 +386,7 @@ int model_init(struct model *m, const struct spec *s, struct nl_err *err)
 	m->targets = m->tokens + N;
 	carve(m, nth, m->acts);
 	if (lay->site_f < 0)
-		m->nf = m->resid + (size_t)lay->L * N * lay->C;
+		m->nf = m->resid + (size_t)lay->L * N * lay->S;
 	bind_sites(m);
 	if (lay->arch->bind)
 		lay->arch->bind(m);
@@ -407,6 +418,32 @@ void model_free(struct model *m)
 	memset(m, 0, sizeof *m);
 }
 
+/*
+ * DeepNet's init (Wang et al. 2022, Fig. 2; NORMS.md §4.6), over the normal draws: the blocks'
+ * matrices are drawn again, in table order, Xavier-normal, std = gain·√(2/(fan_in + fan_out)),
+ * gain β = (8N)^−¼ for the MLP's matrices, V and the attention output projection, gain 1 for Q
+ * and K. The fused qkv tensor [3C, S] is three [C, S] matrices: rows < 2C (q, k) and rows ≥ 2C
+ * (v) each with fan_out C. Embeddings, head, biases and norms keep the spec's init.
+ */
+static void deep_init(const struct model_layout *lay, real *p, struct rng *r)
+{
+	for (int l = 0; l < lay->L; l++) {
+		const struct model_block *bk = &lay->blocks[l];
+		for (int ti = bk->t_first; ti < bk->t_end; ti++) {
+			const struct model_tensor *t = &lay->tensors[ti];
+			if (t->ndim != 2 || (t->role != MODEL_ROLE_ATTN && t->role != MODEL_ROLE_MLP))
+				continue;
+			int qkv = t->off == bk->w[0][BW_IN_W];
+			double fan_out = qkv ? t->shape[0] / 3 : t->shape[0], fan_in = t->shape[1];
+			double sd = sqrt(2.0 / (fan_in + fan_out));
+			size_t qk_end = qkv ? (size_t)2 * lay->C * (size_t)t->shape[1] : 0;
+			for (size_t j = 0; j < t->len; j++)
+				p[t->off + j] = (real)((j < qk_end ? 1.0 : lay->deep_beta) * sd *
+						       rng_normal(r));
+		}
+	}
+}
+
 void model_init_params(struct model *m, const struct spec *s, struct rng *r)
 {
 	struct model_layout *lay = &m->lay;
@@ -424,8 +461,10 @@ void model_init_params(struct model *m, const struct spec *s, struct rng *r)
 		else if (t->init == MODEL_INIT_ESCALE)
 			p[t->off] = (real)sqrt((double)lay->C);
 	}
+	if (lay->deep_beta > 0)
+		deep_init(lay, p, r);
 	for (int i = 0; i < lay->n_sites; i++)
-		norm_param_init(lay->nk, p + lay->sites[i].off, lay->C, &lay->sites[i].cfg);
+		norm_param_init(lay->nk, p + lay->sites[i].off, lay->S, &lay->sites[i].cfg);
 	model_upload(m, m->params, p, lay->n_params);
 	nl_free(p);
 }
@@ -557,7 +596,7 @@ static void sub_fwd(struct model *m, int l, int b)
 	const struct model_block *bk = &m->lay.blocks[l];
 	struct model_sub *sb = &m->ba[l].sub[b];
 	const struct model_arch *ar = m->lay.arch;
-	long n = (long)m->lay.N * m->lay.C;
+	long n = (long)m->lay.N * m->lay.S;
 	int out_slot = b == 0 ? MODEL_SLOT_NORM1_OUT : MODEL_SLOT_NORM2_OUT;
 	switch (bk->kind) {
 	case MODEL_BLOCK_PRE:
@@ -569,7 +608,12 @@ static void sub_fwd(struct model *m, int l, int b)
 		break;
 	case MODEL_BLOCK_POST:
 		ar->branch_fwd(m, l, b, sb->x, sb->f);
-		model_ew(m, OP_ADD, sb->h, sb->x, sb->f, 0, n);
+		if (bk->res_scale != 1) {
+			model_ew(m, OP_SCALE, sb->h, sb->x, NULL, bk->res_scale, n);
+			model_ew(m, OP_ACC, sb->h, sb->f, NULL, 0, n);
+		} else {
+			model_ew(m, OP_ADD, sb->h, sb->x, sb->f, 0, n);
+		}
 		norm_fwd(m, bk->site[b], sb->y, sb->cn, sb->h);
 		break;
 	case MODEL_BLOCK_PERI:
@@ -590,7 +634,7 @@ static void sub_bwd(struct model *m, int l, int b, const real *dy, real *dx)
 	const struct model_block *bk = &m->lay.blocks[l];
 	struct model_sub *sb = &m->ba[l].sub[b];
 	const struct model_arch *ar = m->lay.arch;
-	long n = (long)m->lay.N * m->lay.C;
+	long n = (long)m->lay.N * m->lay.S;
 	int out_slot = b == 0 ? MODEL_SLOT_NORM1_OUT : MODEL_SLOT_NORM2_OUT;
 	switch (bk->kind) {
 	case MODEL_BLOCK_PRE:
@@ -605,7 +649,10 @@ static void sub_bwd(struct model *m, int l, int b, const real *dy, real *dx)
 	case MODEL_BLOCK_POST:
 		model_ew(m, OP_ZERO, m->dt1, NULL, NULL, 0, n);
 		norm_bwd(m, bk->site[b], m->dt1, dy, sb->cn, sb->h);
-		model_ew(m, OP_COPY, dx, m->dt1, NULL, 0, n);
+		if (bk->res_scale != 1)
+			model_ew(m, OP_SCALE, dx, m->dt1, NULL, bk->res_scale, n);
+		else
+			model_ew(m, OP_COPY, dx, m->dt1, NULL, 0, n);
 		ar->branch_bwd(m, l, b, sb->x, m->dt1, dx);
 		break;
 	case MODEL_BLOCK_PERI:
@@ -625,7 +672,7 @@ static void sub_bwd(struct model *m, int l, int b, const real *dy, real *dx)
 double model_forward(struct model *m, int for_backward)
 {
 	struct model_layout *lay = &m->lay;
-	size_t n = (size_t)lay->N * lay->C;
+	size_t n = (size_t)lay->N * lay->S;
 	real *x0 = lay->site_emb >= 0 ? m->emb : m->resid;
 	lay->arch->embed_fwd(m, x0);
 	if (lay->site_emb >= 0)
@@ -653,7 +700,7 @@ static double l2(struct model *m, const real *x, size_t n)
 void model_backward(struct model *m)
 {
 	struct model_layout *lay = &m->lay;
-	long n = (long)lay->N * lay->C;
+	long n = (long)lay->N * lay->S;
 	real *g = m->dres[0], *dx = m->dres[1];
 	real *dnf = lay->site_f >= 0 ? m->dt1 : g;
 	model_ew(m, OP_ZERO, dnf, NULL, NULL, 0, n);

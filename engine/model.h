@@ -4,7 +4,7 @@
  *     the names are the checkpoint names (PyTorch module layout, Linear weights [out, in]);
  *   - a list of norm sites (name, input, cache, kind) that the probes walk;
  *   - L blocks of two residual branches (attention, MLP). The placement (pre, post, peri, mix,
- *     lns) wraps a branch {fwd, bwd} once, here, for every architecture;
+ *     lns, deepnorm) wraps a branch {fwd, bwd} once, here, for every architecture;
  *   - activations carved from one allocation by one routine (sizing and carving cannot drift);
  *   - ops (enum model_op) that a backend executes. Host code — probes, optimizer, checkpoints,
  *     gradient checks, CLI — reads and writes model memory only through the backend (alloc,
@@ -45,7 +45,7 @@ extern const char *const model_slot_names[MODEL_SLOT_COUNT];
 
 enum model_block_kind {
 	MODEL_BLOCK_PRE,   /* x += F(s·N(x)); s = 1, or 1/√l for LNS */
-	MODEL_BLOCK_POST,  /* x = N(x + F(x)) */
+	MODEL_BLOCK_POST,  /* x = N(a·x + F(x)); a = 1, or DeepNorm's (2L)^¼ */
 	MODEL_BLOCK_PERI,  /* x += N_out(F(N_in(x))) */
 };
 
@@ -94,6 +94,7 @@ struct model_site {
 struct model_block {
 	enum model_block_kind kind;
 	real scale;          /* LNS 1/√l; 1 otherwise */
+	real res_scale;      /* post: DeepNorm's a = (2L)^¼ on the residual; 1 otherwise */
 	int site[MODEL_SLOT_COUNT];          /* index into the site list, -1 where absent */
 	size_t w[2][MODEL_BRANCH_W];         /* the architecture's branch parameters (offsets) */
 	int t_first, t_end;  /* tensor index range [t_first, t_end) of this block */
@@ -104,6 +105,11 @@ enum model_data { MODEL_DATA_TEXT, MODEL_DATA_IMAGES };
 struct model_layout {
 	const struct model_arch *arch;
 	int L, C, NH, F, T, V, B;
+	int S;               /* width of the residual stream, of every norm site and of what writes
+			      * to or reads from the stream: C, or C − 1 for a kind that keeps it
+			      * compressed (CRMSNorm); attention and the MLP inside keep C and F */
+	real deep_beta;      /* DeepNorm's Xavier gain (8L)^−¼ for V, the projections and the MLP;
+			      * 0 when the placement is not deepnorm */
 	int N;               /* rows through the blocks: B·T */
 	int bias, tied, has_escale;
 	int causal;          /* attention mask */

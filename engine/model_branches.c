@@ -5,7 +5,9 @@
  *              bidirectional (vit); out = y·Wprojᵀ (+b);
  *   MLP:       proj(gelu(fc(x))) (gpt, vit) or proj(silu(gate(x)) ⊙ up(x)) (llama; gate and up
  *              are adjacent tensors, so one matmul makes [N, 2F] gate | up).
- * The placement around a branch is the core's (model.c); a branch only maps inp to out.
+ * The placement around a branch is the core's (model.c); a branch only maps inp to out. What
+ * reads or writes the residual stream is S wide (C, or C − 1 for CRMSNorm's compressed stream);
+ * q, k, v, the heads and the MLP's hidden layer keep C and F.
  */
 #include <stdio.h>
 
@@ -16,7 +18,7 @@ void branch_layout(struct layout_builder *lb, const struct spec *s, int l, int b
 	struct model_layout *lay = lb->lay;
 	struct model_block *bk = &lay->blocks[l];
 	size_t *w = bk->w[b];
-	int C = lay->C, F = lay->F;
+	int C = lay->C, F = lay->F, S = lay->S;
 	char name[MODEL_NAME_MAX];
 	(void)s;
 	for (int k = 0; k < MODEL_BRANCH_W; k++)
@@ -29,29 +31,29 @@ void branch_layout(struct layout_builder *lb, const struct spec *s, int l, int b
 	w[slot] = model_add_tensor(lb, name, 1, d0, 0, MODEL_INIT_ZERO, role, 0, l); } while (0)
 	if (b == 0) {
 		enum model_role role = MODEL_ROLE_ATTN;
-		T2(BW_IN_W, "attn.qkv.weight", 3 * C, C, MODEL_INIT_NORMAL);
+		T2(BW_IN_W, "attn.qkv.weight", 3 * C, S, MODEL_INIT_NORMAL);
 		if (lay->bias)
 			T1(BW_IN_B, "attn.qkv.bias", 3 * C);
-		T2(BW_OUT_W, "attn.proj.weight", C, C, MODEL_INIT_NORMAL_OUT);
+		T2(BW_OUT_W, "attn.proj.weight", S, C, MODEL_INIT_NORMAL_OUT);
 		if (lay->bias)
-			T1(BW_OUT_B, "attn.proj.bias", C);
+			T1(BW_OUT_B, "attn.proj.bias", S);
 	} else {
 		enum model_role role = MODEL_ROLE_MLP;
 		if (lay->swiglu) {
-			T2(BW_IN_W, "mlp.gate.weight", F, C, MODEL_INIT_NORMAL);
+			T2(BW_IN_W, "mlp.gate.weight", F, S, MODEL_INIT_NORMAL);
 			size_t up;
 			snprintf(name, sizeof name, "blocks.%d.mlp.up.weight", l);
-			up = model_add_tensor(lb, name, 2, F, C, MODEL_INIT_NORMAL, role, 1, l);
+			up = model_add_tensor(lb, name, 2, F, S, MODEL_INIT_NORMAL, role, 1, l);
 			(void)up;   /* == gate + F·C: the two are one [2F, C] matmul */
 		} else {
-			T2(BW_IN_W, "mlp.fc.weight", F, C, MODEL_INIT_NORMAL);
+			T2(BW_IN_W, "mlp.fc.weight", F, S, MODEL_INIT_NORMAL);
 		}
 		if (lay->bias)
 			T1(BW_IN_B, lay->swiglu ? "mlp.gate_up.bias" : "mlp.fc.bias",
 			   lay->swiglu ? 2 * F : F);
-		T2(BW_OUT_W, "mlp.proj.weight", C, F, MODEL_INIT_NORMAL_OUT);
+		T2(BW_OUT_W, "mlp.proj.weight", S, F, MODEL_INIT_NORMAL_OUT);
 		if (lay->bias)
-			T1(BW_OUT_B, "mlp.proj.bias", C);
+			T1(BW_OUT_B, "mlp.proj.bias", S);
 	}
 #undef T1
 #undef T2
@@ -96,21 +98,21 @@ void branch_fwd(struct model *m, int l, int b, const real *inp, real *out)
 	const struct model_layout *lay = &m->lay;
 	const size_t *w = lay->blocks[l].w[b];
 	struct model_block_acts *a = &m->ba[l];
-	int N = lay->N, C = lay->C, F = lay->F;
+	int N = lay->N, C = lay->C, F = lay->F, S = lay->S;
 	if (b == 0) {
-		model_mm_fwd(m, a->qkv, inp, w[BW_IN_W], w[BW_IN_B], N, C, 3 * C);
+		model_mm_fwd(m, a->qkv, inp, w[BW_IN_W], w[BW_IN_B], N, S, 3 * C);
 		if (lay->rope) {
 			struct model_opargs r = { .k = OP_ROPE_FWD, .o = a->qkv, .a = m->rope };
 			model_run(m, &r);
 		}
 		struct model_opargs op = { .k = OP_ATT_FWD, .o = a->atty, .o2 = a->att, .a = a->qkv };
 		model_run(m, &op);
-		model_mm_fwd(m, out, a->atty, w[BW_OUT_W], w[BW_OUT_B], N, C, C);
+		model_mm_fwd(m, out, a->atty, w[BW_OUT_W], w[BW_OUT_B], N, C, S);
 	} else {
-		model_mm_fwd(m, a->fch, inp, w[BW_IN_W], w[BW_IN_B], N, C, fc_width(lay));
+		model_mm_fwd(m, a->fch, inp, w[BW_IN_W], w[BW_IN_B], N, S, fc_width(lay));
 		model_ew(m, lay->swiglu ? OP_SWIGLU_FWD : OP_GELU_FWD, a->fchg, a->fch, NULL, 0,
 			 (long)N * F);
-		model_mm_fwd(m, out, a->fchg, w[BW_OUT_W], w[BW_OUT_B], N, F, C);
+		model_mm_fwd(m, out, a->fchg, w[BW_OUT_W], w[BW_OUT_B], N, F, S);
 	}
 }
 
@@ -119,11 +121,11 @@ void branch_bwd(struct model *m, int l, int b, const real *inp, const real *dout
 	const struct model_layout *lay = &m->lay;
 	const size_t *w = lay->blocks[l].w[b];
 	struct model_block_acts *a = &m->ba[l];
-	int N = lay->N, C = lay->C, F = lay->F;
+	int N = lay->N, C = lay->C, F = lay->F, S = lay->S;
 	if (b == 0) {
 		long n = (long)N * C;
 		model_ew(m, OP_ZERO, m->datty, NULL, NULL, 0, n);
-		model_mm_bwd(m, m->datty, dout, a->atty, w[BW_OUT_W], w[BW_OUT_B], N, C, C);
+		model_mm_bwd(m, m->datty, dout, a->atty, w[BW_OUT_W], w[BW_OUT_B], N, C, S);
 		model_ew(m, OP_ZERO, m->dqkv, NULL, NULL, 0, 3 * n);
 		struct model_opargs op = { .k = OP_ATT_BWD, .o = m->dqkv, .o2 = m->att_scratch,
 					   .a = m->datty, .b = a->att, .c = a->qkv };
@@ -132,21 +134,21 @@ void branch_bwd(struct model *m, int l, int b, const real *inp, const real *dout
 			struct model_opargs r = { .k = OP_ROPE_BWD, .o = m->dqkv, .a = m->rope };
 			model_run(m, &r);
 		}
-		model_mm_bwd(m, dinp, m->dqkv, inp, w[BW_IN_W], w[BW_IN_B], N, C, 3 * C);
+		model_mm_bwd(m, dinp, m->dqkv, inp, w[BW_IN_W], w[BW_IN_B], N, S, 3 * C);
 	} else {
 		long nf = (long)N * F, nw = (long)N * fc_width(lay);
 		model_ew(m, OP_ZERO, m->dfchg, NULL, NULL, 0, nf);
-		model_mm_bwd(m, m->dfchg, dout, a->fchg, w[BW_OUT_W], w[BW_OUT_B], N, F, C);
+		model_mm_bwd(m, m->dfchg, dout, a->fchg, w[BW_OUT_W], w[BW_OUT_B], N, F, S);
 		model_ew(m, OP_ZERO, m->dfch, NULL, NULL, 0, nw);
 		struct model_opargs g = { .k = lay->swiglu ? OP_SWIGLU_BWD : OP_GELU_BWD, .o = m->dfch,
 					  .a = a->fch, .b = m->dfchg, .n = nf };
 		model_run(m, &g);
-		model_mm_bwd(m, dinp, m->dfch, inp, w[BW_IN_W], w[BW_IN_B], N, C, fc_width(lay));
+		model_mm_bwd(m, dinp, m->dfch, inp, w[BW_IN_W], w[BW_IN_B], N, S, fc_width(lay));
 	}
 }
 
 double branch_matmul_params(const struct model_layout *lay)
 {
-	double C = lay->C, F = lay->F;
-	return 4 * C * C + (lay->swiglu ? 3 : 2) * C * F;
+	double C = lay->C, F = lay->F, S = lay->S;
+	return 4 * C * S + (lay->swiglu ? 3 : 2) * S * F;
 }

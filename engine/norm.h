@@ -72,6 +72,14 @@ struct norm_kind {
 			 const struct norm_cfg *cfg);
 	real (*pre_affine)(const real *inp_row, const real *cache_row, const real *p, int d, int c);
 	int (*saturated)(real x, const real *p, int d);
+	/*
+	 * 1 for a kind that keeps the residual stream compressed (CRMSNorm, NORMS.md §7.2): the
+	 * stream holds the first d_model − 1 coordinates of a zero-mean d_model-vector, so the
+	 * stream, every norm site and every matrix that writes to or reads from the stream are
+	 * d_model − 1 wide (the heads and the MLP keep d_model and d_ff). A site's `d` is then
+	 * d_model − 1, and the kind knows the full width is d + 1. 0 for every other kind.
+	 */
+	int compressed;
 };
 
 /*

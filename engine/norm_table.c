@@ -13,6 +13,7 @@ extern const struct norm_kind norm_rmsnorm;
 extern const struct norm_kind norm_dyt;
 extern const struct norm_kind norm_derf;
 extern const struct norm_kind norm_none;
+extern const struct norm_kind norm_crmsnorm;
 
 const struct norm_kind *const norm_table[] = {
 	&norm_layernorm,
@@ -20,6 +21,7 @@ const struct norm_kind *const norm_table[] = {
 	&norm_dyt,
 	&norm_derf,
 	&norm_none,
+	&norm_crmsnorm,
 };
 
 const int norm_table_len = (int)(sizeof norm_table / sizeof norm_table[0]);

@@ -87,9 +87,11 @@ struct spec_field {
 static const char *const arch_names[] = { "gpt", "llama", "vit", NULL };
 static const char *const source_names[] = { "text", "fashion-mnist", NULL };
 static const char *const device_names[] = { "cpu", NULL };
-static const char *const placement_names[] = { "pre", "post", "peri", "mix", "lns", NULL };
+static const char *const placement_names[] = { "pre", "post", "peri", "mix", "lns", "deepnorm",
+					       NULL };
 static const int placement_vals[] = {
 	SPEC_PLACE_PRE, SPEC_PLACE_POST, SPEC_PLACE_PERI, SPEC_PLACE_MIX, SPEC_PLACE_LNS,
+	SPEC_PLACE_DEEPNORM,
 };
 static const char *const schedule_names[] = { "cosine", "constant", NULL };
 static const int schedule_vals[] = { SPEC_SCHED_COSINE, SPEC_SCHED_CONSTANT };
@@ -126,6 +128,7 @@ static const struct spec_field spec_fields[] = {
 	{ SEC_MODEL, "seq_len", FT_INT, OFF(model.seq_len), 2, 4096, 0, 128, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_MODEL, "tie_head", FT_BOOL, OFF(model.tie_head), 0, 1, DEP_DEFAULT, 1, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_MODEL, "bias", FT_BOOL, OFF(model.bias), 0, 1, DEP_DEFAULT, 1, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_MODEL, "head_bias", FT_BOOL, OFF(model.head_bias), 0, 1, OMIT_DEFAULT, 0, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_MODEL, "patch", FT_INT, OFF(model.patch), 1, 28, VIT_ONLY, 4, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_MODEL, "pool", FT_CHOICE, OFF(model.pool_mean), 0, 0, VIT_ONLY, 0, NULL, 0,
 	  pool_names, pool_vals, "a pooling", 0 },
@@ -980,9 +983,11 @@ static void resolve_defaults(struct spec *s, const unsigned char *given)
 	if ((i = field_index(OFF(model.d_ff))) >= 0 && !(given && given[i]))
 		s->model.d_ff = llama ? (8 * s->model.d_model + 3 * 64 - 1) / (3 * 64) * 64 :
 			4 * s->model.d_model;
-	/* GPT-2's 1/sqrt(2L) output scaling fights LayerNorm-Scaling's own depth scaling. */
+	/* GPT-2's 1/sqrt(2L) output scaling fights LayerNorm-Scaling's own depth scaling; DeepNorm
+	 * draws the blocks' matrices with its own Xavier gains, so the flag would mean nothing. */
 	if ((i = field_index(OFF(model.scaled_init))) >= 0 && !(given && given[i]))
-		s->model.scaled_init = s->norm.placement != SPEC_PLACE_LNS;
+		s->model.scaled_init = s->norm.placement != SPEC_PLACE_LNS &&
+				       s->norm.placement != SPEC_PLACE_DEEPNORM;
 	if ((i = field_index(OFF(norm.eps))) >= 0 && !(given && given[i]))
 		s->norm.eps = k ? k->default_eps : 1e-5;
 	if (s->norm.embed_scale < 0)
@@ -1047,7 +1052,7 @@ static void check_cross(struct spec_ctx *cx)
 	char a[32], b[32];
 
 	int vit = strcmp(s->model.arch, "vit") == 0, llama = strcmp(s->model.arch, "llama") == 0;
-	int pa = field_index(OFF(model.patch)), bi = field_index(OFF(model.bias));
+	int pa = field_index(OFF(model.patch)), hb = field_index(OFF(model.head_bias));
 	int so = field_index(OFF(data.source));
 	if (!cx->bad[nh] && !cx->bad[dm] && s->model.d_model % s->model.n_head != 0)
 		add_err(cx->errs, "/model/n_head", "n_head %d must divide d_model %d",
@@ -1058,8 +1063,11 @@ static void check_cross(struct spec_ctx *cx)
 	if (!cx->bad[pa] && 28 % s->model.patch != 0)
 		add_err(cx->errs, "/model/patch", "%d must divide the 28-pixel image side "
 			"(1, 2, 4, 7, 14 or 28)", s->model.patch);
-	if (llama && cx->given[bi] && s->model.bias)
-		add_err(cx->errs, "/model/bias", "llama has no biases: bias must be false");
+	/* llama has no biases by default; "bias": true is what a layernorm-trained llama converted
+	 * to (C)RMSNorm needs to carry LayerNorm's β (normlab convert) */
+	if (vit && cx->given[hb] && s->model.head_bias)
+		add_err(cx->errs, "/model/head_bias", "vit's head always has a bias: head_bias is for "
+			"gpt and llama");
 	if (cx->given[so] && !cx->bad[so] &&
 	    (strcmp(s->data.source, "fashion-mnist") == 0) != vit)
 		add_err(cx->errs, "/data/source", "\"%s\" does not fit model.arch \"%s\" (vit reads "

@@ -22,6 +22,7 @@ enum spec_placement {
 	SPEC_PLACE_PERI,
 	SPEC_PLACE_MIX,
 	SPEC_PLACE_LNS,
+	SPEC_PLACE_DEEPNORM,   /* x ← N(a·x + F(x)), a = (2L)^¼, DeepNet's init (NORMS.md §4.6) */
 };
 
 enum spec_schedule {
@@ -37,7 +38,9 @@ struct spec_model {
 	int d_ff;               /* 1..16384, default 4*d_model; llama: the multiple of 64 ≥ 8·d/3 */
 	int seq_len;            /* 2..4096, default 128 (text; vit: 1 + patches) */
 	int tie_head;           /* default 1; llama 0; vit has its own head */
-	int bias;               /* Linear biases, default 1; llama 0 (and must be) */
+	int bias;               /* Linear biases, default 1; llama 0 */
+	int head_bias;          /* gpt/llama: a bias on the LM head, default 0 (what a model converted
+				 * from Pre-LN needs for the final norm's β); vit's head always has one */
 	int patch;              /* vit: patch side in pixels, divides 28; default 4 */
 	int pool_mean;          /* vit "pool": 0 = "cls" (default), 1 = "mean" over patches */
 	int scaled_init;        /* GPT-2 0.02/sqrt(2L) on output projections; default 1, 0 for lns */

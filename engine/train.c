@@ -71,7 +71,7 @@ static int init_rest(struct trainer *t, const char *label, struct nl_err *err)
 	}
 	const struct model_layout *lay = &t->model.lay;
 	size_t N = (size_t)lay->N;
-	int C = lay->C, L = lay->L;
+	int C = lay->S, L = lay->L;
 	size_t ns = (size_t)(s->probe.samples > 0 ? s->probe.samples : 1);
 	size_t np = norm_param_count(lay->nk, C);
 	t->scratch = nl_malloc(sizeof(float) * N * (size_t)C);
@@ -274,8 +274,8 @@ static void emit_scalar(const struct train_sink *sink, long step, const char *na
 static void fetch_site(struct trainer *t, const struct model_site *si, int with_cache)
 {
 	struct model *m = &t->model;
-	size_t N = (size_t)m->lay.N, np = norm_param_count(m->lay.nk, m->lay.C);
-	model_download(m, t->hx, si->input, N * (size_t)m->lay.C);
+	size_t N = (size_t)m->lay.N, np = norm_param_count(m->lay.nk, m->lay.S);
+	model_download(m, t->hx, si->input, N * (size_t)m->lay.S);
 	model_download(m, t->hp, m->params + si->off, np);
 	if (with_cache)
 		model_download(m, t->hcache, si->cache, N * (size_t)m->lay.nk->cache_per_token);
@@ -286,14 +286,14 @@ static void pointwise_site_stats(struct trainer *t, double *inv_std, double *sat
 {
 	const struct model *m = &t->model;
 	const struct norm_kind *k = m->lay.nk;
-	size_t n = (size_t)m->lay.N * m->lay.C;
+	size_t n = (size_t)m->lay.N * m->lay.S;
 	const real *x = t->hx, *p = t->hp;
 	double s = 0, s2 = 0;
 	size_t ns = 0;
 	for (size_t i = 0; i < n; i++) {
 		s += x[i];
 		s2 += (double)x[i] * x[i];
-		ns += (size_t)k->saturated(x[i], p, m->lay.C);
+		ns += (size_t)k->saturated(x[i], p, m->lay.S);
 	}
 	double mean = s / (double)n, var = s2 / (double)n - mean * mean;
 	*inv_std = var > 0 ? 1 / sqrt(var) : INFINITY;
@@ -304,7 +304,7 @@ static void probe_depth(struct trainer *t, const struct train_sink *sink, long s
 {
 	struct model *m = &t->model;
 	const struct model_layout *lay = &m->lay;
-	int L = lay->L, C = lay->C, N = lay->N;
+	int L = lay->L, C = lay->S, N = lay->N;
 	size_t n = (size_t)N * C;
 	double v[PROBE_STAT_COUNT][MODEL_MAX_LAYERS], extra[4][MODEL_MAX_LAYERS];
 	char name[96];
@@ -420,7 +420,7 @@ static void sample_site(struct trainer *t, const struct train_sink *sink, long s
 			const struct model_site *si, struct rng *r)
 {
 	struct model *m = &t->model;
-	int C = m->lay.C, N = m->lay.N, ns = t->spec.probe.samples;
+	int C = m->lay.S, N = m->lay.N, ns = t->spec.probe.samples;
 	int cpt = m->lay.nk->cache_per_token;
 	fetch_site(t, si, 1);
 	for (int i = 0; i < ns; i++) {

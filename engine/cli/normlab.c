@@ -2,6 +2,7 @@
  * normlab — the engine without the daemon.
  *   normlab train SPEC.json [--out DIR] [--resume] [--ckpt-every N] [--data-dir DIR]
  *   normlab grads SPEC.json [--ckpt FILE] --out FILE.safetensors [--data-dir DIR]
+ *   normlab convert --ckpt FILE --to rmsnorm|crmsnorm --out DIR
  *   normlab validate SPEC.json
  *   normlab inspect FILE.safetensors
  * train writes DIR/metrics.jsonl (one JSON object per line), DIR/checkpoint.safetensors,
@@ -23,6 +24,7 @@
 
 #include "blas.h"
 #include "checkpoint.h"
+#include "convert.h"
 #include "data.h"
 #include "safetensors.h"
 #include "spec.h"
@@ -41,6 +43,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: normlab train SPEC.json [--out DIR] [--resume] [--ckpt-every N] [--data-dir DIR]\n"
 		"       normlab grads SPEC.json [--ckpt FILE] --out FILE.safetensors [--data-dir DIR]\n"
+		"       normlab convert --ckpt FILE --to rmsnorm|crmsnorm --out DIR\n"
 		"       normlab validate SPEC.json\n"
 		"       normlab inspect FILE.safetensors\n"
 		"\n"
@@ -49,6 +52,10 @@ static void usage(FILE *f)
 		"          DIR's checkpoint; --ckpt-every N also checkpoints every N steps.\n"
 		"grads     one batch: parameters, batch.inputs/targets, loss and grad.<name> for\n"
 		"          every parameter, as safetensors (for checking against another framework).\n"
+		"convert   a Pre-LN checkpoint (pre or lns) as the same function in Pre-RMSNorm or\n"
+		"          Pre-CRMSNorm form (NORMS.md §7): DIR gets checkpoint.safetensors (step 0;\n"
+		"          `train DIR/spec.json --out DIR --resume` fine-tunes it) and spec.json;\n"
+		"          prints how far the two models' logits are apart on one random batch.\n"
 		"validate  print the canonical spec and its SHA-256, or every error with its field.\n"
 		"inspect   list a checkpoint's metadata and tensors (name, dtype, shape, ‖x‖₂; value\n"
 		"          of scalars) after verifying its CRC-32C checksums.\n"
@@ -666,6 +673,44 @@ out:
 	return rc;
 }
 
+static int cmd_convert(int argc, char **argv)
+{
+	const char *in = NULL, *to = NULL, *out = NULL;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--ckpt") == 0 && i + 1 < argc)
+			in = argv[++i];
+		else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+			to = argv[++i];
+		else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+			out = argv[++i];
+		else {
+			fprintf(stderr, "normlab convert: unexpected argument %s\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!in || !to || !out) {
+		usage(stderr);
+		return 2;
+	}
+	if (nl_mkdir_p(out)) {
+		fprintf(stderr, "normlab: cannot create %s: %s\n", out, strerror(errno));
+		return 1;
+	}
+	struct convert_report rep;
+	struct nl_err err = { 0 };
+	double rel = 0;
+	if (convert_checkpoint(in, to, out, &rep, &rel, &err)) {
+		fprintf(stderr, "normlab: %s\n", err.msg);
+		return 1;
+	}
+	printf("converted %s to %s: %d writer tensors centred, %d readers took the norms' affine, "
+	       "%d tensors compressed to d-1\n", in, to, rep.centred, rep.folded, rep.compressed);
+	printf("logits on one random batch: max |difference| / max |logit| = %.3g\n", rel);
+	printf("wrote %s/checkpoint.safetensors and %s/spec.json\n", out, out);
+	return 0;
+}
+
 static int cmd_validate(int argc, char **argv)
 {
 	if (argc != 1) {
@@ -756,6 +801,8 @@ int main(int argc, char **argv)
 		return cmd_train(argc - 2, argv + 2);
 	if (strcmp(argv[1], "grads") == 0)
 		return cmd_grads(argc - 2, argv + 2);
+	if (strcmp(argv[1], "convert") == 0)
+		return cmd_convert(argc - 2, argv + 2);
 	if (strcmp(argv[1], "validate") == 0)
 		return cmd_validate(argc - 2, argv + 2);
 	if (strcmp(argv[1], "inspect") == 0)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# normlab validate / grads / inspect / train as a user runs them: bad specs get one clear line
-# naming the field; grads writes every parameter and its gradient; a training run killed with
+# normlab validate / grads / inspect / train / convert as a user runs them: bad specs get one clear
+# line naming the field; grads writes every parameter and its gradient; a training run killed with
 # SIGKILL and resumed ends with the same loss bits and the same metric lines as one that was never
-# interrupted; SIGTERM checkpoints and exits 130.
+# interrupted; SIGTERM checkpoints and exits 130; convert keeps the logits, its output fine-tunes,
+# and a Post-LN source is refused naming the field.
 . "$(dirname "$0")/lib.sh"
 
 # ---- validate: each bad spec → exit 1, exactly one line on stderr, naming the field ----
@@ -133,6 +134,19 @@ if [ $rc -eq 130 ]; then
 else
 	check "SIGTERM exit code $rc (0 only if it finished first)" [ $rc -eq 0 ]
 fi
+
+# ---- convert: a Pre-LN run as Pre-CRMSNorm; the written spec trains on from the checkpoint ----
+"$NL" convert --ckpt "$TMP/ref/checkpoint.safetensors" --to crmsnorm --out "$TMP/crms" > "$TMP/conv.out" 2>&1
+check "convert exits 0: $(cat "$TMP/conv.out")" [ $? -eq 0 ]
+rel=$(sed -n 's/.*max |logit| = //p' "$TMP/conv.out")
+check "convert: logits within 1e-5 ($rel)" awk -v r="$rel" 'BEGIN{exit !(r != "" && r < 1e-5)}'
+check "convert wrote a crmsnorm spec" grep -q '"type":"crmsnorm"' "$TMP/crms/spec.json"
+"$NL" train "$TMP/crms/spec.json" --out "$TMP/crms" --resume > /dev/null 2>&1
+check "the converted model fine-tunes (--resume from step 0)" grep -q '"status":"succeeded"' "$TMP/crms/summary.json"
+printf '%s' "{\"model\":{\"n_layer\":1,\"d_model\":16,\"n_head\":2,\"seq_len\":8},\"norm\":{\"placement\":\"post\"},\"data\":{\"path\":\"$TMP/corpus.txt\"},\"train\":{\"steps\":2,\"batch_size\":2}}" > "$TMP/post.json"
+"$NL" train "$TMP/post.json" --out "$TMP/post" > /dev/null 2>&1
+out=$("$NL" convert --ckpt "$TMP/post/checkpoint.safetensors" --to rmsnorm --out "$TMP/post2" 2>&1); rc=$?
+check "convert refuses Post-LN naming the field: $out" eval '[ $rc -eq 1 ] && grep -q "/norm/placement" <<<"$out"'
 
 # a run whose corpus is missing fails with a message naming data.path, and creates no summary
 printf '%s' '{"data":{"path":"/nonexistent/corpus.txt"},"train":{"steps":2}}' > "$TMP/nodata.json"

@@ -49,8 +49,8 @@ run_combo() {   # type placement
 	echo "$t $p $?"
 }
 export -f run_combo; export NL TMP
-for t in layernorm rmsnorm dyt derf none; do
-	for p in pre post peri mix lns; do echo "$t $p"; done
+for t in layernorm rmsnorm dyt derf none crmsnorm; do
+	for p in pre post peri mix lns deepnorm; do echo "$t $p"; done
 done | xargs -P 2 -n 2 bash -c 'run_combo "$0" "$1"' > "$TMP/combos.txt"
 while read -r t p rc; do
 	m="$TMP/c-$t-$p/metrics.jsonl"
@@ -63,5 +63,5 @@ while read -r t p rc; do
 	check "$t/$p: all losses finite" [ "$nulls" -eq 0 ]
 	check "$t/$p: loss falls ($a -> $b)" awk -v a="$a" -v b="$b" 'BEGIN{exit !(b < a - 1.0)}'
 done < "$TMP/combos.txt"
-check "25 combinations ran" [ "$(wc -l < "$TMP/combos.txt")" -eq 25 ]
+check "36 combinations ran" [ "$(wc -l < "$TMP/combos.txt")" -eq 36 ]
 finish

@@ -1,12 +1,13 @@
 /*
  * f64_gradcheck — finite-difference checks of every backward pass, in the double-precision build
  * of the engine (-DNL_DOUBLE), so central differences resolve to ~1e-9.
- *  1. each norm kind alone: L = Σ g ⊙ N(x) against ∂L/∂x, ∂L/∂γ, ∂L/∂β, ∂L/∂α, ∂L/∂s;
+ *  1. each norm kind alone: L = Σ g ⊙ N(x) against ∂L/∂x, ∂L/∂γ, ∂L/∂β, ∂L/∂α, ∂L/∂s; and
+ *     CRMSNorm's forward against its definition, RMSNorm of the completed zero-mean vector;
  *  2. the whole model for every architecture (gpt; llama with RoPE, SwiGLU, no biases; vit with
  *     the patch embedding, cls token, bidirectional attention, cls and mean pooling) × every
- *     norm kind × every placement (and peri with the embedding norm, tied and untied heads,
- *     1 and 2 threads): every parameter tensor, several entries each, every scalar (α, s,
- *     embedding scale) in full. Parameters and gradients are read through the model backend.
+ *     norm kind × every placement, deepnorm included (and peri with the embedding norm, tied
+ *     and untied heads, 1 and 2 threads): every parameter tensor, several entries each, every
+ *     scalar (α, s, embedding scale) in full. Parameters and gradients are read through the model backend.
  * Parameters are moved off their init values first, so γ ≠ 1 and β ≠ 0 are exercised.
  */
 #include <stdlib.h>
@@ -21,7 +22,10 @@
 #error "f64_gradcheck must be built with -DNL_DOUBLE"
 #endif
 
-#define H 1e-5
+/* The step: small enough that the O(H²) truncation error stays below TOL where the loss curves
+ * most (llama/crmsnorm/peri with the embedding norm and a tied head missed by 2.0e-6 at 1e-5),
+ * large enough that rounding (~1e-16·|L|/H) stays far below it. */
+#define H 2e-6
 #define TOL 2e-6
 
 static int close_enough(double a, double n)
@@ -100,6 +104,45 @@ static void check_norm_alone(const struct norm_kind *k)
 	CHECKF(acc_ok, "%s: backward must accumulate into dinp", k->name);
 }
 
+/*
+ * CRMSNorm against its definition (NORMS.md §7.2): CRMS(z) = RMSNorm([z, −Σz]) on the first d
+ * entries, with the full width d + 1 in the mean, computed here by hand from the formula rather
+ * than by the kind's own code.
+ */
+static void check_crms_definition(void)
+{
+	enum { N = 6, D = 9 };
+	const struct norm_kind *k = norm_table[norm_find("crmsnorm")];
+	struct norm_cfg cfg = { .eps = 1e-5 };
+	struct rng r;
+	real z[N * D], y[N * D], cache[2 * N], p[D];
+	rng_seed(&r, 5, 3);
+	for (int i = 0; i < N * D; i++)
+		z[i] = 0.7 * rng_normal(&r) + (i % D == 0 ? 2.0 : 0.0);   /* a biased coordinate */
+	for (int i = 0; i < D; i++)
+		p[i] = 1 + 0.3 * rng_normal(&r);
+	CHECK(k->compressed == 1 && norm_param_count(k, D) == D);
+	k->forward(y, cache, z, p, 0, N, D, &cfg);
+	double worst = 0;
+	for (int t = 0; t < N; t++) {
+		double full[D + 1], q = 0;
+		full[D] = 0;
+		for (int i = 0; i < D; i++) {
+			full[i] = z[t * D + i];
+			full[D] -= full[i];
+		}
+		for (int i = 0; i <= D; i++)
+			q += full[i] * full[i];
+		double rr = 1 / sqrt(q / (D + 1) + cfg.eps);
+		for (int i = 0; i < D; i++) {
+			double want = p[i] * full[i] * rr;
+			double e = fabs(y[t * D + i] - want) / (fabs(want) > 1e-3 ? fabs(want) : 1e-3);
+			worst = e > worst ? e : worst;
+		}
+	}
+	CHECKF(worst < 1e-13, "crmsnorm: %.3g relative from RMSNorm([z, -sum z]) restricted", worst);
+}
+
 /* ---------- 2. whole model ---------- */
 
 struct case_cfg {
@@ -110,6 +153,7 @@ struct case_cfg {
 	int tied;
 	int embed_norm;
 	int threads;
+	int biased;   /* text archs: Linear biases on llama too, and a bias on the LM head */
 };
 
 static double model_loss(struct model *m)
@@ -132,7 +176,8 @@ static void check_model(const struct case_cfg *cc)
 	s.model.d_ff = 12;
 	s.model.seq_len = 4;
 	s.model.tie_head = cc->tied;
-	s.model.bias = !llama;
+	s.model.bias = !llama || cc->biased;
+	s.model.head_bias = !vit && cc->biased;
 	s.model.patch = 14;            /* vit: 4 patches of 196 pixels, T = 5 */
 	s.model.pool_mean = cc->pool_mean;
 	s.model.scaled_init = 1;
@@ -150,7 +195,8 @@ static void check_model(const struct case_cfg *cc)
 	s.norm.shift0 = 0.1;
 	s.threads = cc->threads;
 	char label[160];
-	snprintf(label, sizeof label, "%s%s/%s/%s%s%s/threads=%d", cc->arch,
+	snprintf(label, sizeof label, "%s%s%s/%s/%s%s%s/threads=%d", cc->arch,
+		 cc->biased ? "(biased)" : "",
 		 vit ? (cc->pool_mean ? "(mean)" : "(cls)") : "", norm_table[cc->type]->name,
 		 spec_placement_name(cc->placement), vit ? "" : cc->tied ? "/tied" : "/untied",
 		 cc->embed_norm ? "/embed_norm" : "", cc->threads);
@@ -228,13 +274,15 @@ int main(void)
 {
 	for (int k = 0; k < norm_table_len; k++)
 		check_norm_alone(norm_table[k]);
+	check_crms_definition();
 
 	const int places[] = { SPEC_PLACE_PRE, SPEC_PLACE_POST, SPEC_PLACE_PERI, SPEC_PLACE_MIX,
-			       SPEC_PLACE_LNS };
+			       SPEC_PLACE_LNS, SPEC_PLACE_DEEPNORM };
+	const int n_places = (int)(sizeof places / sizeof places[0]);
 	static const char *const archs[] = { "gpt", "llama", "vit" };
 	for (int a = 0; a < 3; a++)
 		for (int k = 0; k < norm_table_len; k++) {
-			for (int p = 0; p < 5; p++) {
+			for (int p = 0; p < n_places; p++) {
 				struct case_cfg cc = { .arch = archs[a], .type = k, .placement = places[p],
 						       .tied = (k + p) % 2, .pool_mean = (k + p) % 2,
 						       .threads = 1 };
@@ -247,6 +295,12 @@ int main(void)
 			struct case_cfg two = { .arch = archs[a], .type = k, .placement = SPEC_PLACE_MIX,
 						.pool_mean = 1, .threads = 2 };
 			check_model(&two);
+			if (a < 2) {   /* llama with biases, gpt and llama with a head bias */
+				struct case_cfg biased = { .arch = archs[a], .type = k,
+							   .placement = SPEC_PLACE_PRE, .tied = a == 0,
+							   .biased = 1, .threads = 1 };
+				check_model(&biased);
+			}
 		}
 	return test_finish("gradcheck");
 }

@@ -61,7 +61,7 @@ static void test_gpt_losses(void)
 	int n = 0;
 	for (int nth = 1; nth <= 2; nth++)
 	for (int type = 0; type < norm_table_len; type++)
-		for (int place = SPEC_PLACE_PRE; place <= SPEC_PLACE_LNS; place++) {
+		for (int place = SPEC_PLACE_PRE; place <= SPEC_PLACE_DEEPNORM; place++) {
 			struct spec s;
 			struct trainer t;
 			struct nl_err err = { 0 };
@@ -103,7 +103,8 @@ static void test_gpt_losses(void)
 			n++;
 			trainer_free(&t);
 		}
-	CHECKF(n == 50, "%d type × placement × threads runs, expected 50", n);
+	int want = 2 * norm_table_len * (SPEC_PLACE_DEEPNORM + 1);
+	CHECKF(n == want, "%d type × placement × threads runs, expected %d", n, want);
 }
 
 static int parse(struct spec *s, const char *json)

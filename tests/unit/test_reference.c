@@ -171,7 +171,7 @@ int main(void)
 	test_corpus_write(corpus, 20000);
 	double all_worst = 0;
 	for (int ti = 0; ti < norm_table_len; ti++) {
-		for (int p = 0; p <= SPEC_PLACE_LNS; p++) {
+		for (int p = 0; p <= SPEC_PLACE_DEEPNORM; p++) {
 			for (int e = 0; e <= (p == SPEC_PLACE_PERI); e++) {
 				char worst[ST_NAME_MAX + 64] = "";
 				const char *type = norm_table[ti]->name, *pl = spec_placement_name(p);

@@ -82,7 +82,7 @@ static void test_engine_schema(void)
 	CHECK(dtest_num(cJSON_GetObjectItem(cJSON_GetObjectItem(vd, "norm"), "alpha0"), "attn") == 0.5);
 	CHECK(strcmp(dtest_str(cJSON_GetObjectItem(vd, "data"), "source"), "fashion-mnist") == 0);
 	const cJSON *pl = cJSON_GetObjectItem(s, "placements");
-	CHECK(cJSON_GetArraySize(pl) == 5 && has_string(pl, "lns"));
+	CHECK(cJSON_GetArraySize(pl) == 6 && has_string(pl, "lns") && has_string(pl, "deepnorm"));
 	const cJSON *nl = by_name(cJSON_GetObjectItem(s, "fields"), "key", "model.n_layer");
 	CHECK(nl && dtest_num(nl, "min") == 1 && dtest_num(nl, "max") == 64 &&
 	      dtest_num(nl, "default") == 4);

@@ -317,7 +317,10 @@ static void check_round_trip(const char *txt)
 	CHECK(j != NULL);
 	if (j) {
 		CHECKF(keys_sorted(j, &nkeys), "keys not sorted: %s", ca);
-		CHECKF(nkeys == 51, "canonical has %d keys, want 51 (all fields): %s", nkeys, ca);
+		/* every field, plus model.head_bias where it is true (left out while false) */
+		int want = 51 + (a.model.head_bias != 0);
+		CHECKF(nkeys == want, "canonical has %d keys, want %d (all fields): %s", nkeys, want,
+		       ca);
 		cJSON_Delete(j);
 	}
 	nl_free(ca);
@@ -365,7 +368,20 @@ static void test_canonical(void)
 			   "\"val_fraction\":0.05},\"device\":\"cpu\",\"model\":{\"arch\":\"gpt\","
 			   "\"bias\":true,\"d_ff\":512,", 117) == 0);
 	CHECK(c && strstr(c, "\"seed\":1,") && strstr(c, "\"lr\":0.001,") && strstr(c, "\"adam_eps\":1e-08"));
+	/* model.head_bias came later: left out while false, so older specs keep their hash */
+	CHECK(c && !strstr(c, "head_bias"));
 	nl_free(c);
+	check_round_trip("{\"model\":{\"head_bias\":true,\"tie_head\":false}}");
+	CHECK(parse_str(&s, "{\"model\":{\"head_bias\":true}}", &e) == 0 && s.model.head_bias == 1);
+	c = spec_canonical(&s);
+	CHECK(c && strstr(c, "\"head_bias\":true"));
+	nl_free(c);
+	/* llama defaults to no biases; a converted layernorm llama has them */
+	CHECK(parse_str(&s, "{\"model\":{\"arch\":\"llama\",\"bias\":true}}", &e) == 0 &&
+	      s.model.bias == 1);
+	check_round_trip("{\"norm\":{\"type\":\"crmsnorm\",\"placement\":\"deepnorm\"}}");
+	CHECK(parse_str(&s, "{\"norm\":{\"type\":\"crmsnorm\",\"placement\":\"deepnorm\"}}",
+			&e) == 0 && s.norm.eps == 1e-5 && s.model.scaled_init == 0);
 }
 
 static void test_hash(void)
@@ -449,7 +465,9 @@ static void test_errors(void)
 		   "attn, ffn, final");
 	EXPECT_ERR("{\"norm\":{\"alpha0\":{\"attn\":0}}}", NL_EINVAL, "/norm/alpha0/attn", "(0, 100]", NULL);
 	EXPECT_ERR("{\"norm\":{\"placement\":\"middle\"}}", NL_EINVAL, "/norm/placement", "\"middle\"",
-		   "pre, post, peri, mix, lns");
+		   "pre, post, peri, mix, lns, deepnorm");
+	EXPECT_ERR("{\"model\":{\"arch\":\"vit\",\"head_bias\":true}}", NL_EINVAL,
+		   "/model/head_bias", "vit's head always has a bias", NULL);
 	EXPECT_ERR("{\"norm\":{\"embed_scale\":true}}", NL_EINVAL, "/norm/embed_scale", "expected a string", NULL);
 	EXPECT_ERR("{\"model\":{\"tie_head\":1}}", NL_EINVAL, "/model/tie_head", "expected true or false", NULL);
 	EXPECT_ERR("{\"model\":5}", NL_EINVAL, "/model", "expected an object", NULL);
