@@ -94,4 +94,30 @@ long lnr_removal_step(const struct spec_lnremove *c, int L, int phase, int layer
 /* The last removal step (ln_f's for gradual). */
 long lnr_last_step(const struct spec_lnremove *c, int L);
 
+/* ---------- the trainer's side (train_lnremove.c) ---------- */
+
+struct trainer;
+struct train_sink;
+
+/* Metric names (train.h lists them with the others):
+ *   scalars lnremove.removed (site paths removed so far, at each step that removes one: the
+ *   dashboard's markers), lnremove.event.ln_f (1 at ln_f's step), lnremove.norm_f.ema and
+ *   lnremove.norm_f.sigma (depth steps), lnremove.final_val_loss (the last step, all removed);
+ *   depth rows lnremove.event.<ln2|ln1_qk|ln1_v> (1 at the layers removed at that step, else
+ *   0), lnremove.norm1.ema, .norm1.sigma_qk, .norm1.sigma_v, .norm2.ema, .norm2.sigma (depth
+ *   steps; σ is NaN until frozen). */
+
+/* Before step `step`'s forward: on a child's first step, the std of every site measured on the
+ * validation batches (σ0, and the EMA's start); then this step's removals, σ frozen from the EMA
+ * or σ0 (lnremove.std_source), and their events. */
+void lnr_step_begin(struct trainer *t, const struct train_sink *sink, long step);
+/* At a depth step: per-site EMA of the real std and the frozen σ, over depth. */
+void lnr_probe_depth(struct trainer *t, const struct train_sink *sink, long step);
+/* Steps near the removals where the loss is logged every step (first − 1 .. last + 5), and the
+ * steps with an extra validation: just before the first removal and at the last. */
+int lnr_log_loss(const struct trainer *t, long step);
+int lnr_val_step(const struct trainer *t, long step);
+/* After a resume to t->step: the removed paths' fake flags (σ, EMA, σ0 came from the file). */
+void lnr_restore(struct trainer *t);
+
 #endif
