@@ -113,6 +113,12 @@ static const char *const migrations[] = {
 	"  owner TEXT NOT NULL,"
 	"  created_at REAL NOT NULL);"
 	"PRAGMA user_version = 3;",
+	/* 3 → 4: a child run (LN removal, NORMS.md §8) starts from a finished run's weights;
+	 * parent_id links the two (NULL = none). No foreign key, like events.exp_id: deleting a
+	 * parent leaves its children with the id they started from. */
+	"ALTER TABLE experiments ADD COLUMN parent_id INTEGER;"
+	"CREATE INDEX experiments_parent ON experiments(parent_id);"
+	"PRAGMA user_version = 4;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
