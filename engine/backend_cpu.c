@@ -8,6 +8,7 @@
 #include <string.h>
 #include <tgmath.h>
 
+#include "lnremove.h"
 #include "model_core.h"
 #include "ops.h"
 
@@ -128,6 +129,24 @@ static void op_exec(void *ctx, int ith, int nth)
 		break;
 	}
 	case OP_ADAMW: adamw_part(op, ith, nth); break;
+	case OP_MM_FWD_LD: matmul_forward_ld(op->o, (int)op->n, op->a, op->b, op->c, op->N, op->C, op->OC, ith, nth); break;
+	case OP_MM_BWD_IN_LD: matmul_backward_input_ld(op->o, op->a, (int)op->n, op->b, op->N, op->C, op->OC, ith, nth); break;
+	case OP_MM_BWD_W_LD: matmul_backward_weight_ld(op->o, op->o2, op->a, (int)op->n, op->b, op->N, op->C, op->OC, ith, nth); break;
+	case OP_FAKENORM_FWD:
+		pool_split(op->N, ith, nth, &r0, &r1);
+		fakenorm_forward(op->o, op->o2, op->a, m->params + op->site->off, r0, r1, lay->C, m->lnr->center, op->s);
+		break;
+	case OP_FAKENORM_BWD: {
+		double *dp = m->dnorm + (size_t)ith * m->dnorm_stride;
+		memset(dp, 0, sizeof(double) * m->dnorm_stride);
+		pool_split(op->N, ith, nth, &r0, &r1);
+		fakenorm_backward(op->o, dp, op->a, op->b, op->c, m->params + op->site->off, r0, r1, lay->C, m->lnr->center, op->s);
+		break;
+	}
+	case OP_NORM_STD:
+		pool_split(op->N, ith, nth, &r0, &r1);
+		op->part[ith] = norm_token_std_sum(op->a, r0, r1, lay->C, m->lnr->center, op->site->cfg.eps);
+		break;
 	case OP_COUNT: break;
 	}
 }
@@ -136,7 +155,7 @@ static void cpu_exec(struct model *m, struct model_opargs *op)
 {
 	pool_run(m->pool, op_exec, op);
 	int nth = pool_size(m->pool);
-	if (op->k == OP_NORM_BWD) {
+	if (op->k == OP_NORM_BWD || op->k == OP_FAKENORM_BWD) {
 		size_t np = norm_param_count(m->lay.nk, m->lay.S);
 		real *g = m->grads + op->site->off;
 		for (size_t j = 0; j < np; j++) {

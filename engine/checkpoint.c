@@ -11,7 +11,26 @@
 #include <string.h>
 
 #include "crc32c.h"
+#include "lnremove.h"
 #include "safetensors.h"
+
+/* LN removal's per-site state (lnremove.h), saved with a child's checkpoint so a resumed run
+ * freezes the same σ: the EMA, the start measurement σ0, and the frozen σ of both paths. */
+#define CKPT_LNR_TENSORS 3
+static const char *const ckpt_lnr_names[CKPT_LNR_TENSORS] = { "lnremove.ema", "lnremove.sigma0",
+							      "lnremove.sigma" };
+
+/* host [4 · n_sites]: EMA, σ0, then σ of both paths per site */
+static void lnr_pack(const struct model_lnr *r, real *host)
+{
+	int n = r->n_sites;
+	for (int i = 0; i < n; i++) {
+		host[i] = r->site[i].ema;
+		host[n + i] = r->site[i].sigma0;
+		host[2 * n + 2 * i] = r->site[i].sigma[LNR_PATH_MAIN];
+		host[2 * n + 2 * i + 1] = r->site[i].sigma[LNR_PATH_V];
+	}
+}
 
 /* The metadata the checksum covers, in this order (a key that is absent counts as empty). */
 static const char *const ckpt_meta_keys[] = { "format", "step", "spec", "spec_hash", "rng.data",
@@ -100,15 +119,17 @@ int ckpt_save(const struct trainer *t, const char *path, struct nl_err *err)
 	 * device backend keeps its queue in it */
 	struct model *m = (struct model *)&t->model;
 	const struct model_layout *lay = &m->lay;
-	int n = 3 * lay->n_tensors, rc;
+	const struct model_lnr *lr = m->lnr;
+	int n = 3 * lay->n_tensors + (lr ? CKPT_LNR_TENSORS : 0), rc;
 	size_t np = lay->n_params;
+	real *lhost = lr ? nl_malloc(sizeof(real) * 4 * (size_t)lr->n_sites) : NULL;
 	char step[32], hash[65], rng[96], loss[40], mcrc[16];
 	char *canon = spec_canonical(&t->spec);
 	struct st_tensor *ts = nl_calloc((size_t)n, sizeof *ts);
 	real *host = nl_malloc(sizeof(real) * 3 * (np ? np : 1));   /* params, m, v off the device */
 	/* "xxxxxxxx," per tensor: st_write lays tensors out in this array's order (file order) */
 	char *crcs = nl_malloc((size_t)n * 9 + 1);
-	if (!canon || !ts || !host || !crcs || spec_hash(&t->spec, hash) != 0) {
+	if (!canon || !ts || !host || !crcs || (lr && !lhost) || spec_hash(&t->spec, hash) != 0) {
 		rc = nl_err_set(err, NL_ENOMEM, "out of memory writing checkpoint %s", path);
 		goto out;
 	}
@@ -119,6 +140,19 @@ int ckpt_save(const struct trainer *t, const char *path, struct nl_err *err)
 		fill_tensor(&ts[i], "", &lay->tensors[i], host);
 		fill_tensor(&ts[lay->n_tensors + i], "optim.m.", &lay->tensors[i], host + np);
 		fill_tensor(&ts[2 * lay->n_tensors + i], "optim.v.", &lay->tensors[i], host + 2 * np);
+	}
+	if (lr) {
+		lnr_pack(lr, lhost);
+		for (int k = 0; k < CKPT_LNR_TENSORS; k++) {
+			struct st_tensor *st = &ts[3 * lay->n_tensors + k];
+			snprintf(st->name, sizeof st->name, "%s", ckpt_lnr_names[k]);
+			snprintf(st->dtype, sizeof st->dtype, "%s", NL_REAL_NAME);
+			st->ndim = k == 2 ? 2 : 1;
+			st->shape[0] = lr->n_sites;
+			st->shape[1] = k == 2 ? 2 : 0;
+			st->data = lhost + (size_t)k * lr->n_sites;
+			st->nbytes = sizeof(real) * (size_t)lr->n_sites * (k == 2 ? 2 : 1);
+		}
 	}
 	snprintf(step, sizeof step, "%ld", t->step);
 	snprintf(loss, sizeof loss, "%.9g", t->loss);
@@ -136,6 +170,7 @@ int ckpt_save(const struct trainer *t, const char *path, struct nl_err *err)
 	snprintf(mcrc, sizeof mcrc, "%08" PRIx32, meta_crc(meta_list_get, &ml));
 	rc = st_write(path, ts, n, meta, (int)(sizeof meta / sizeof meta[0]), err);
 out:
+	nl_free(lhost);
 	nl_free(host);
 	nl_free(crcs);
 	nl_free(ts);
@@ -235,6 +270,28 @@ int ckpt_verify(const struct st_file *f, const char *path, int *verified, struct
 	return 0;
 }
 
+static int load_lnr(struct model_lnr *r, struct st_file *f, const char *path, struct nl_err *err)
+{
+	int n = r->n_sites;
+	const real *v[CKPT_LNR_TENSORS];
+	for (int k = 0; k < CKPT_LNR_TENSORS; k++) {
+		const struct st_tensor *st = st_find(f, ckpt_lnr_names[k]);
+		size_t want = sizeof(real) * (size_t)n * (k == 2 ? 2 : 1);
+		if (!st || strcmp(st->dtype, NL_REAL_NAME) != 0 || st->nbytes != want)
+			return nl_err_set(err, NL_EINVAL, "%s: tensor %s is missing or not %s [%d%s] "
+					  "(LN-removal state)", path, ckpt_lnr_names[k], NL_REAL_NAME,
+					  n, k == 2 ? ", 2" : "");
+		v[k] = st->data;
+	}
+	for (int i = 0; i < n; i++) {
+		r->site[i].ema = v[0][i];
+		r->site[i].sigma0 = v[1][i];
+		r->site[i].sigma[LNR_PATH_MAIN] = v[2][2 * i];
+		r->site[i].sigma[LNR_PATH_V] = v[2][2 * i + 1];
+	}
+	return 0;
+}
+
 int ckpt_load(struct trainer *t, const char *path, int *verified, struct nl_err *err)
 {
 	struct st_file *f = NULL;
@@ -273,10 +330,13 @@ int ckpt_load(struct trainer *t, const char *path, int *verified, struct nl_err 
 	    (rc = load_tensors(m, f, "optim.m.", t->opt.m, 0, path, err)) ||
 	    (rc = load_tensors(m, f, "optim.v.", t->opt.v, 0, path, err)))
 		goto out;
+	if (m->lnr && (rc = load_lnr(m->lnr, f, path, err)) != 0)
+		goto out;
 	t->step = st_step;
 	t->data_rng = r;
 	t->mark_step = st_step;
 	t->mark_time = nl_now();
+	lnr_restore(t);
 out:
 	st_close(f);
 	return rc;
@@ -334,5 +394,52 @@ out:
 	nl_free(crcs);
 	nl_free(ts);
 	nl_free(canon);
+	return rc;
+}
+
+int ckpt_read_spec(const char *path, char **spec, char hash[65], struct nl_err *err)
+{
+	struct st_file *f = NULL;
+	*spec = NULL;
+	int rc = st_open(&f, path, err);
+	if (rc)
+		return rc;
+	if ((rc = ckpt_verify(f, path, NULL, err)) != 0)
+		goto out;
+	const char *fmt = st_meta_get(f, "format"), *sp = st_meta_get(f, "spec");
+	const char *h = st_meta_get(f, "spec_hash");
+	if (!fmt || strcmp(fmt, CKPT_FORMAT) != 0 || !sp || !h || strlen(h) != 64) {
+		rc = nl_err_set(err, NL_EINVAL, "%s: not a normlab checkpoint (format %s)", path,
+				fmt ? fmt : "missing");
+		goto out;
+	}
+	*spec = nl_strdup(sp);
+	if (!*spec) {
+		rc = nl_err_set(err, NL_ENOMEM, "out of memory reading %s", path);
+		goto out;
+	}
+	memcpy(hash, h, 65);
+out:
+	st_close(f);
+	return rc;
+}
+
+int ckpt_load_init(struct model *m, const char *path, const char *want_hash, struct nl_err *err)
+{
+	struct st_file *f = NULL;
+	int rc = st_open(&f, path, err);
+	if (rc)
+		return rc;
+	if ((rc = ckpt_verify(f, path, NULL, err)) != 0)
+		goto out;
+	const char *h = st_meta_get(f, "spec_hash");
+	if (want_hash && want_hash[0] && (!h || strcmp(h, want_hash) != 0)) {
+		rc = nl_err_set(err, NL_EINVAL, "%s: written for spec %.12s…, not the parent this run "
+				"names (%.12s…)", path, h ? h : "(none)", want_hash);
+		goto out;
+	}
+	rc = load_tensors(m, f, "", m->params, 0, path, err);
+out:
+	st_close(f);
 	return rc;
 }

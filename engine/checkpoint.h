@@ -57,4 +57,19 @@ int ckpt_load_params(struct model *m, const char *path, struct nl_err *err);
 int ckpt_save_initial(const struct model_layout *lay, const struct spec *s, const real *params,
 		      const char *path, struct nl_err *err);
 
+/*
+ * A child run's start (spec.init_from, or the daemon's parent run): the parent's parameters from
+ * checkpoint `path` into m (same layout; dtype as built, no widening), after verifying the file's
+ * checksums and, when want_hash is non-empty, that it was written for that spec hash. The
+ * optimizer starts fresh and the step at 0. Returns 0 or a negative nl_code.
+ */
+int ckpt_load_init(struct model *m, const char *path, const char *want_hash, struct nl_err *err);
+
+/* The canonical spec (*spec, caller frees with nl_free) and spec hash of a checkpoint, after its
+ * checksums are verified: how the CLI resolves init_from. Returns 0 or a negative nl_code. */
+int ckpt_read_spec(const char *path, char **spec, char hash[65], struct nl_err *err);
+
+/* A child's checkpoint also holds its LN-removal state ("lnremove.ema", "lnremove.sigma0"
+ * [n_sites], "lnremove.sigma" [n_sites, 2]); ckpt_load restores it and the removed paths. */
+
 #endif

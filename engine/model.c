@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lnremove.h"
 #include "model_core.h"
 
 const char *const model_slot_names[MODEL_SLOT_COUNT] = { "norm1", "norm2", "norm1_out", "norm2_out" };
@@ -18,7 +19,8 @@ const char *const model_op_names[OP_COUNT] = {
 	"swiglu_fwd", "swiglu_bwd", "rope_fwd", "rope_bwd",
 	"emb_fwd", "emb_bwd", "escale_grad", "patch_fwd", "patch_bwd", "pool_fwd", "pool_bwd",
 	"ce_fused", "ce_fwd", "add", "scale", "acc", "copy", "zero", "norm_fwd", "norm_bwd",
-	"sumsq", "adamw",
+	"sumsq", "adamw", "mm_fwd_ld", "mm_bwd_in_ld", "mm_bwd_w_ld", "fakenorm_fwd",
+	"fakenorm_bwd", "norm_std",
 };
 
 static const struct model_arch *const arches[] = { &model_arch_gpt, &model_arch_llama,
@@ -401,6 +403,7 @@ fail:
 
 void model_free(struct model *m)
 {
+	model_lnr_free(m);
 	if (m->be) {
 		m->be->release(m->params);
 		m->be->release(m->grads);
@@ -565,6 +568,28 @@ void model_mm_bwd(struct model *m, real *dinp, const real *dout, const real *inp
 	model_run(m, &ow);
 }
 
+void model_mm_fwd_ld(struct model *m, real *out, int ld, const real *inp, size_t w, size_t b,
+		     int N, int C, int OC)
+{
+	struct model_opargs op = { .k = OP_MM_FWD_LD, .o = out, .a = inp, .b = m->params + w,
+				   .c = b != MODEL_NONE ? m->params + b : NULL, .N = N, .C = C,
+				   .OC = OC, .n = ld };
+	model_run(m, &op);
+}
+
+void model_mm_bwd_ld(struct model *m, real *dinp, const real *dout, int ld, const real *inp,
+		     size_t w, size_t b, int N, int C, int OC)
+{
+	struct model_opargs op = { .k = OP_MM_BWD_IN_LD, .o = dinp, .a = dout, .b = m->params + w,
+				   .N = N, .C = C, .OC = OC, .n = ld };
+	if (dinp)
+		model_run(m, &op);
+	struct model_opargs ow = { .k = OP_MM_BWD_W_LD, .o = m->grads + w,
+				   .o2 = b != MODEL_NONE ? m->grads + b : NULL, .a = dout, .b = inp,
+				   .N = N, .C = C, .OC = OC, .n = ld };
+	model_run(m, &ow);
+}
+
 void model_ew(struct model *m, enum model_op k, real *o, const real *a, const real *b, real s,
 	      long n)
 {
@@ -572,21 +597,56 @@ void model_ew(struct model *m, enum model_op k, real *o, const real *a, const re
 	model_run(m, &op);
 }
 
-static void norm_fwd(struct model *m, int site, real *out, real *cache, const real *inp)
+/* Site `site` on `path` (lnremove.h): FakeLN with its frozen σ once that path is removed, the
+ * kind's own norm otherwise (always, without LN removal). */
+static void norm_fwd_path(struct model *m, int site, int path, real *out, real *cache,
+			  const real *inp)
 {
+	const struct lnr_site *ls = m->lnr ? &m->lnr->site[site] : NULL;
 	struct model_opargs op = { .k = OP_NORM_FWD, .o = out, .o2 = cache, .a = inp,
 				   .site = &m->lay.sites[site], .N = m->lay.N };
+	if (ls && ls->fake[path]) {
+		op.k = OP_FAKENORM_FWD;
+		op.s = 1 / ls->sigma[path];
+	}
 	model_run(m, &op);
 }
 
+static void norm_fwd(struct model *m, int site, real *out, real *cache, const real *inp)
+{
+	norm_fwd_path(m, site, LNR_PATH_MAIN, out, cache, inp);
+}
+
 /* dinp += N'ᵀ·dout; parameter gradients reduced from the per-thread partials in thread order. */
+static void norm_bwd_path(struct model *m, int site, int path, real *dinp, const real *dout,
+			  const real *cache, const real *inp)
+{
+	const struct model_site *si = &m->lay.sites[site];
+	const struct lnr_site *ls = m->lnr ? &m->lnr->site[site] : NULL;
+	struct model_opargs op = { .k = OP_NORM_BWD, .o = dinp, .a = dout, .b = cache, .c = inp,
+				   .site = si, .N = m->lay.N };
+	if (ls && ls->fake[path]) {
+		op.k = OP_FAKENORM_BWD;
+		op.s = 1 / ls->sigma[path];
+	}
+	model_run(m, &op);
+}
+
 static void norm_bwd(struct model *m, int site, real *dinp, const real *dout, const real *cache,
 		     const real *inp)
 {
-	const struct model_site *si = &m->lay.sites[site];
-	struct model_opargs op = { .k = OP_NORM_BWD, .o = dinp, .a = dout, .b = cache, .c = inp,
-				   .site = si, .N = m->lay.N };
-	model_run(m, &op);
+	norm_bwd_path(m, site, LNR_PATH_MAIN, dinp, dout, cache, inp);
+}
+
+/* LN removal's V path of ln1 in block l: its normalized input and cache. */
+static real *lnr_xv(struct model *m, int l)
+{
+	return m->lnr->xv + (size_t)l * m->lay.N * m->lay.C;
+}
+
+static real *lnr_cv(struct model *m, int l)
+{
+	return m->lnr->cv + (size_t)l * m->lay.N * m->lay.nk->cache_per_token;
 }
 
 /* ---------- placements ---------- */
@@ -603,6 +663,11 @@ static void sub_fwd(struct model *m, int l, int b)
 		norm_fwd(m, bk->site[b], sb->n, sb->cn, sb->x);
 		if (bk->scale != 1)
 			model_ew(m, OP_SCALE, sb->n, sb->n, NULL, bk->scale, n);
+		if (b == 0 && m->lnr) {
+			/* LN removal: ln1 feeds Q/K (sb->n) and V (x_v) through separate paths */
+			norm_fwd_path(m, bk->site[0], LNR_PATH_V, lnr_xv(m, l), lnr_cv(m, l), sb->x);
+			m->ba[l].inp_v = lnr_xv(m, l);
+		}
 		ar->branch_fwd(m, l, b, sb->n, sb->f);
 		model_ew(m, OP_ADD, sb->y, sb->x, sb->f, 0, n);
 		break;
@@ -637,15 +702,24 @@ static void sub_bwd(struct model *m, int l, int b, const real *dy, real *dx)
 	long n = (long)m->lay.N * m->lay.S;
 	int out_slot = b == 0 ? MODEL_SLOT_NORM1_OUT : MODEL_SLOT_NORM2_OUT;
 	switch (bk->kind) {
-	case MODEL_BLOCK_PRE:
+	case MODEL_BLOCK_PRE: {
+		int split = b == 0 && m->lnr;
 		model_ew(m, OP_ZERO, m->dt1, NULL, NULL, 0, n);
+		if (split) {
+			model_ew(m, OP_ZERO, m->lnr->dxv, NULL, NULL, 0, n);
+			m->ba[l].dinp_v = m->lnr->dxv;
+		}
 		ar->branch_bwd(m, l, b, sb->n, dy, m->dt1);
 		if (bk->scale != 1)
 			model_ew(m, OP_SCALE, m->dt1, m->dt1, NULL, bk->scale, n);
 		if (dx != dy)
 			model_ew(m, OP_COPY, dx, dy, NULL, 0, n);
 		norm_bwd(m, bk->site[b], dx, m->dt1, sb->cn, sb->x);
+		if (split)
+			norm_bwd_path(m, bk->site[0], LNR_PATH_V, dx, m->lnr->dxv, lnr_cv(m, l),
+				      sb->x);
 		break;
+	}
 	case MODEL_BLOCK_POST:
 		model_ew(m, OP_ZERO, m->dt1, NULL, NULL, 0, n);
 		norm_bwd(m, bk->site[b], m->dt1, dy, sb->cn, sb->h);
@@ -684,7 +758,10 @@ double model_forward(struct model *m, int for_backward)
 	real *xl = m->resid + (size_t)lay->L * n;
 	if (lay->site_f >= 0)
 		norm_fwd(m, lay->site_f, m->nf, m->cf, xl);
-	return lay->arch->head_fwd(m, m->nf, for_backward);
+	double loss = lay->arch->head_fwd(m, m->nf, for_backward);
+	if (for_backward && m->lnr)
+		model_lnr_track(m);   /* training forwards only: validation leaves the EMA alone */
+	return loss;
 }
 
 static double l2(struct model *m, const real *x, size_t n)

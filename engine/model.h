@@ -145,6 +145,11 @@ struct model_block_acts {
 	real *atty;       /* [N,C] attention output before proj */
 	real *fch;        /* [N,F] MLP pre-activation; swiglu: [N,2F] gate | up */
 	real *fchg;       /* [N,F] activation output */
+	/* LN removal's split ln1 (the core sets them around the attention branch of a pre block):
+	 * the V rows of qkv read inp_v instead of inp, and the backward adds ∂L/∂inp_v into dinp_v.
+	 * NULL: one input, as always. */
+	const real *inp_v;
+	real *dinp_v;
 };
 
 enum model_timer {
@@ -163,6 +168,9 @@ enum model_op {
 	OP_POOL_FWD, OP_POOL_BWD,
 	OP_CE_FUSED, OP_CE_FWD, OP_ADD, OP_SCALE, OP_ACC, OP_COPY, OP_ZERO, OP_NORM_FWD, OP_NORM_BWD,
 	OP_SUMSQ, OP_ADAMW,
+	/* LN removal (lnremove.h): matmuls on a band of columns (.n = the row stride of o / a),
+	 * FakeLN (.s = 1/σ), and the mean per-token std of a site input (into part[]) */
+	OP_MM_FWD_LD, OP_MM_BWD_IN_LD, OP_MM_BWD_W_LD, OP_FAKENORM_FWD, OP_FAKENORM_BWD, OP_NORM_STD,
 	OP_COUNT,
 };
 
@@ -236,6 +244,7 @@ struct model {
 	double *dres_norm;          /* [L] ‖∂L/∂x_l‖ from the last backward with probe_grads set */
 	int probe_grads;            /* caller sets: fill dres_norm during backward */
 	int timing;                 /* caller sets: accumulate per-op times */
+	struct model_lnr *lnr;      /* LN removal state (lnremove.h), owned; NULL when off */
 	double t_ops[MODEL_T_COUNT];  /* seconds spent per op class while timing */
 };
 

@@ -18,6 +18,12 @@ void model_mm_fwd(struct model *m, real *out, const real *inp, size_t w, size_t 
 /* dinp (+=, may be NULL), dW, db (+=) for out = inp·Wᵀ + b. */
 void model_mm_bwd(struct model *m, real *dinp, const real *dout, const real *inp, size_t w,
 		  size_t b, int N, int C, int OC);
+/* The same on a band of OC columns of out / dout, whose rows are ld apart (LN removal's split
+ * qkv). */
+void model_mm_fwd_ld(struct model *m, real *out, int ld, const real *inp, size_t w, size_t b,
+		     int N, int C, int OC);
+void model_mm_bwd_ld(struct model *m, real *dinp, const real *dout, int ld, const real *inp,
+		     size_t w, size_t b, int N, int C, int OC);
 /* An element-wise op over n reals (OP_ADD, OP_SCALE, OP_ACC, OP_COPY, OP_ZERO, ...). */
 void model_ew(struct model *m, enum model_op k, real *o, const real *a, const real *b, real s,
 	      long n);

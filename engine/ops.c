@@ -21,26 +21,35 @@
 #define GEMM cblas_sgemm
 #endif
 
-void matmul_forward(real *out, const real *inp, const real *w, const real *b,
-		    int N, int C, int OC, int ith, int nth)
+/* The three matmul kernels take `ld`, the row stride of out / dout, so a caller can compute a
+ * band of columns of a wider matrix (LN removal's split qkv: the Q,K columns from one input, the
+ * V columns from another). ld == OC is the plain dense case. */
+void matmul_forward_ld(real *out, int ld, const real *inp, const real *w, const real *b,
+		       int N, int C, int OC, int ith, int nth)
 {
 	int r0, r1;
 	pool_split(N, ith, nth, &r0, &r1);
 	if (r1 <= r0)
 		return;
-	real *o = out + (size_t)r0 * OC;
+	real *o = out + (size_t)r0 * ld;
 	real beta = 0;
 	if (b) {
 		for (int n = r0; n < r1; n++)
-			memcpy(out + (size_t)n * OC, b, sizeof(real) * OC);
+			memcpy(out + (size_t)n * ld, b, sizeof(real) * OC);
 		beta = 1;
 	}
 	GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, OC, C, 1, inp + (size_t)r0 * C, C,
-	     w, C, beta, o, OC);
+	     w, C, beta, o, ld);
 }
 
-void matmul_backward_input(real *dinp, const real *dout, const real *w,
-			   int N, int C, int OC, int ith, int nth)
+void matmul_forward(real *out, const real *inp, const real *w, const real *b,
+		    int N, int C, int OC, int ith, int nth)
+{
+	matmul_forward_ld(out, OC, inp, w, b, N, C, OC, ith, nth);
+}
+
+void matmul_backward_input_ld(real *dinp, const real *dout, int ld, const real *w,
+			      int N, int C, int OC, int ith, int nth)
 {
 	int r0, r1;
 	if (!dinp)
@@ -49,17 +58,23 @@ void matmul_backward_input(real *dinp, const real *dout, const real *w,
 	if (r1 <= r0)
 		return;
 	GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, C, OC, 1,
-	     dout + (size_t)r0 * OC, OC, w, C, 1, dinp + (size_t)r0 * C, C);
+	     dout + (size_t)r0 * ld, ld, w, C, 1, dinp + (size_t)r0 * C, C);
 }
 
-void matmul_backward_weight(real *dw, real *db, const real *dout, const real *inp,
-			    int N, int C, int OC, int ith, int nth)
+void matmul_backward_input(real *dinp, const real *dout, const real *w,
+			   int N, int C, int OC, int ith, int nth)
+{
+	matmul_backward_input_ld(dinp, dout, OC, w, N, C, OC, ith, nth);
+}
+
+void matmul_backward_weight_ld(real *dw, real *db, const real *dout, int ld, const real *inp,
+			       int N, int C, int OC, int ith, int nth)
 {
 	int o0, o1;
 	pool_split(OC, ith, nth, &o0, &o1);
 	if (o1 <= o0)
 		return;
-	GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, N, 1, dout + o0, OC,
+	GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, N, 1, dout + o0, ld,
 	     inp, C, 1, dw + (size_t)o0 * C, C);
 	if (db) {
 		/* column sums in double, a chunk of columns at a time so the inner loop is contiguous */
@@ -70,7 +85,7 @@ void matmul_backward_weight(real *dw, real *db, const real *dout, const real *in
 			for (int j = 0; j < w; j++)
 				acc[j] = 0;
 			for (int n = 0; n < N; n++) {
-				const real *row = dout + (size_t)n * OC + c0;
+				const real *row = dout + (size_t)n * ld + c0;
 #pragma omp simd
 				for (int j = 0; j < w; j++)
 					acc[j] += row[j];
@@ -79,6 +94,12 @@ void matmul_backward_weight(real *dw, real *db, const real *dout, const real *in
 				db[c0 + j] += (real)acc[j];
 		}
 	}
+}
+
+void matmul_backward_weight(real *dw, real *db, const real *dout, const real *inp,
+			    int N, int C, int OC, int ith, int nth)
+{
+	matmul_backward_weight_ld(dw, db, dout, OC, inp, N, C, OC, ith, nth);
 }
 
 void attention_forward(real *out, real *att, const real *qkv, int B, int T, int C, int NH,

@@ -21,6 +21,15 @@ void matmul_backward_input(real *dinp, const real *dout, const real *w,
 void matmul_backward_weight(real *dw, real *db, const real *dout, const real *inp,
 			    int N, int C, int OC, int ith, int nth);
 
+/* The same three with `ld` the row stride of out / dout (≥ OC): a band of OC columns of a
+ * wider matrix. ld == OC is the dense case above. */
+void matmul_forward_ld(real *out, int ld, const real *inp, const real *w, const real *b,
+		       int N, int C, int OC, int ith, int nth);
+void matmul_backward_input_ld(real *dinp, const real *dout, int ld, const real *w,
+			      int N, int C, int OC, int ith, int nth);
+void matmul_backward_weight_ld(real *dw, real *db, const real *dout, int ld, const real *inp,
+			       int N, int C, int OC, int ith, int nth);
+
 /*
  * Multi-head attention, causal (text) or bidirectional (causal = 0). qkv [B,T,3C] (q, k, v each [C], heads of hs = C/NH contiguous);
  * att [B,NH,T,T] softmax probabilities (saved); out [B,T,C]. Splits the B·NH (b, h) pairs.

@@ -17,6 +17,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "spec.h"
 
+#include "lnremove.h"
 #include "model.h"
 #include "nl.h"
 #include "norm.h"
@@ -39,11 +40,12 @@
 /* ---- the field table ------------------------------------------------------------------ */
 
 enum spec_sec {
-	SEC_ROOT, SEC_MODEL, SEC_NORM, SEC_ALPHA0, SEC_DATA, SEC_TRAIN, SEC_PROBE, SEC_HEALTH, SEC_N
+	SEC_ROOT, SEC_MODEL, SEC_NORM, SEC_ALPHA0, SEC_DATA, SEC_TRAIN, SEC_PROBE, SEC_HEALTH,
+	SEC_LNREMOVE, SEC_N
 };
 
 static const char *const spec_sec_pointer[SEC_N] = {
-	"", "/model", "/norm", "/norm/alpha0", "/data", "/train", "/probe", "/health",
+	"", "/model", "/norm", "/norm/alpha0", "/data", "/train", "/probe", "/health", "/lnremove",
 };
 
 enum spec_ftype {
@@ -67,6 +69,8 @@ enum spec_ftype {
 #define OMIT_DEFAULT 16u /* left out of the canonical form while at its default (a section:
 			  * while every field in it is), so specs from before the field existed
 			  * keep their hashes */
+#define CHILD_ONLY 32u   /* means something for a child run only (parent or init_from set): left
+			  * out of every other spec's canonical form, for the same reason */
 
 struct spec_field {
 	int sec;
@@ -102,6 +106,10 @@ static const int pool_vals[] = { 0, 1 };
 static const int embed_vals[] = { -1, 1, 0 };
 static const char *const on_dead_names[] = { "stop", "continue", NULL };
 static const int on_dead_vals[] = { SPEC_ON_DEAD_STOP, SPEC_ON_DEAD_CONTINUE };
+static const char *const lnr_mode_names[] = { "none", "gradual", "all_at_once", NULL };
+static const int lnr_mode_vals[] = { SPEC_LNR_NONE, SPEC_LNR_GRADUAL, SPEC_LNR_ALL_AT_ONCE };
+static const char *const lnr_std_names[] = { "ema", "data", NULL };
+static const int lnr_std_vals[] = { SPEC_LNR_STD_EMA, SPEC_LNR_STD_DATA };
 
 #define OFF(m) offsetof(struct spec, m)
 #define TWO53 9007199254740992.0
@@ -118,6 +126,10 @@ static const struct spec_field spec_fields[] = {
 	{ SEC_ROOT, "device", FT_WORD, OFF(device), 0, 0, 0, 0, "cpu", 0, device_names, NULL, NULL,
 	  sizeof ((struct spec *)0)->device },
 	{ SEC_ROOT, "threads", FT_INT, OFF(threads), 1, 64, 0, 1, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_ROOT, "parent", FT_STR, OFF(parent), 0, SPEC_PARENT_MAX - 1, CHILD_ONLY, 0, "", 0, NULL, NULL, NULL, 0 },
+	{ SEC_ROOT, "init_from", FT_STR, OFF(init_from), 0, SPEC_PATH_MAX - 1, CHILD_ONLY, 0, "", 0, NULL, NULL, NULL, 0 },
+	{ SEC_ROOT, "parent_hash", FT_STR, OFF(parent_hash), 0, 64, CHILD_ONLY, 0, "", 0, NULL, NULL, NULL, 0 },
+	{ SEC_ROOT, "lnremove", FT_OBJ, 0, 0, 0, CHILD_ONLY, 0, NULL, SEC_LNREMOVE, NULL, NULL, NULL, 0 },
 
 	{ SEC_MODEL, "arch", FT_WORD, OFF(model.arch), 0, 0, 0, 0, "gpt", 0, arch_names, NULL, NULL,
 	  sizeof ((struct spec *)0)->model.arch },
@@ -184,6 +196,15 @@ static const struct spec_field spec_fields[] = {
 	{ SEC_HEALTH, "stall_margin", FT_REAL, OFF(health.stall_margin), 0, 1, OPEN_LO | OMIT_DEFAULT, 0.01, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_HEALTH, "spike_factor", FT_REAL, OFF(health.spike_factor), 1, 1e6, OPEN_LO | OMIT_DEFAULT, 3, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_HEALTH, "spike_window", FT_INT, OFF(health.spike_window), 2, 1000, OMIT_DEFAULT, 50, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_LNREMOVE, "mode", FT_CHOICE, OFF(lnremove.mode), 0, 0, CHILD_ONLY, SPEC_LNR_NONE, NULL, 0,
+	  lnr_mode_names, lnr_mode_vals, "an LN-removal mode", 0 },
+	{ SEC_LNREMOVE, "start", FT_LONG, OFF(lnremove.start), 1, 10000000, CHILD_ONLY, 20, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_LNREMOVE, "gap_ln2", FT_INT, OFF(lnremove.gap_ln2), 1, 100000, CHILD_ONLY, 2, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_LNREMOVE, "gap_ln1_qk", FT_INT, OFF(lnremove.gap_ln1_qk), 1, 100000, CHILD_ONLY, 2, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_LNREMOVE, "gap_ln1_v", FT_INT, OFF(lnremove.gap_ln1_v), 1, 100000, CHILD_ONLY, 3, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_LNREMOVE, "std_source", FT_CHOICE, OFF(lnremove.std_source), 0, 0, CHILD_ONLY, SPEC_LNR_STD_EMA, NULL, 0,
+	  lnr_std_names, lnr_std_vals, "an std source", 0 },
+	{ SEC_LNREMOVE, "ema_momentum", FT_REAL, OFF(lnremove.ema_momentum), 0, 1, CHILD_ONLY | OPEN_HI, 0.9, NULL, 0, NULL, NULL, NULL, 0 },
 };
 
 #define SPEC_NFIELDS ((int)(sizeof spec_fields / sizeof spec_fields[0]))
@@ -1081,12 +1102,123 @@ static void check_cross(struct spec_ctx *cx)
 		fmt_num(b, sizeof b, s->train.lr);
 		add_err(cx->errs, "/train/min_lr", "%s is out of range [0, %s] (at most train.lr)", a, b);
 	}
+	if (s->parent[0] && (strspn(s->parent, "0123456789") != strlen(s->parent) ||
+			     strlen(s->parent) > 18))
+		add_err(cx->errs, "/parent", "must be a run id (decimal digits, as POST "
+			"/api/v1/experiments answered)");
+	if (s->parent[0] && s->init_from[0])
+		add_err(cx->errs, "/init_from", "give one start: parent (a run of the daemon) or "
+			"init_from (a checkpoint file, the CLI), not both");
+	if (s->parent_hash[0] && (strspn(s->parent_hash, "0123456789abcdef") != 64 ||
+				  s->parent_hash[64]))
+		add_err(cx->errs, "/parent_hash", "must be 64 lower-case hex digits (the parent's "
+			"spec hash), or absent");
 	if (s->data.sha256[0]) {
 		size_t n = strspn(s->data.sha256, "0123456789abcdef");
 		if (n != 64 || s->data.sha256[n])
 			add_err(cx->errs, "/data/sha256", "must be 64 lower-case hex digits (the corpus's "
 				"SHA-256, as GET /api/v1/datasets lists it), or absent");
 	}
+}
+
+int spec_is_child(const struct spec *s)
+{
+	return s->parent[0] || s->init_from[0];
+}
+
+static cJSON *canon_value(const struct spec *s, const struct spec_field *f);
+
+/* The canonical text of one field's value (for comparing a child's field with its parent's). */
+static int field_text(const struct spec *s, const struct spec_field *f, char *buf, size_t cap)
+{
+	cJSON *v = canon_value(s, f);
+	char *t = v ? cJSON_PrintUnformatted(v) : NULL;
+	cJSON_Delete(v);
+	if (!t)
+		return -1;
+	nl_strlcpy(buf, t, cap);
+	cJSON_free(t);
+	return 0;
+}
+
+/*
+ * A child's model is its parent's: every model and norm field it leaves out is copied from the
+ * parent, and one it gives must equal the parent's (the weights would not fit otherwise). Then
+ * parent_hash is the parent's spec hash. Errors name the field.
+ */
+static int inherit_parent(struct spec_ctx *cx, const struct spec_limits *limits)
+{
+	struct spec par;
+	struct spec_error pe = { "", "" };
+	char ph[65] = "", a[160], b[160];
+	struct spec *s = cx->s;
+	int rc = limits->resolve_parent(limits->parent_ctx, s, &par, ph, &pe);
+	if (rc != 0) {
+		add_err(cx->errs, pe.pointer, "%s", pe.msg);
+		return rc;
+	}
+	for (int i = 0; i < SPEC_NFIELDS; i++) {
+		const struct spec_field *f = &spec_fields[i];
+		char ptr[128];
+		if (f->type == FT_OBJ || (f->sec != SEC_MODEL && f->sec != SEC_NORM &&
+					  f->sec != SEC_ALPHA0))
+			continue;
+		if (!cx->given[i]) {
+			memcpy(field_ptr(s, f), field_cptr(&par, f),
+			       f->type == FT_REAL ? sizeof(double) :
+			       f->type == FT_LONG ? sizeof(long) :
+			       f->type == FT_U64 ? sizeof(uint64_t) :
+			       f->type == FT_STR ? (size_t)f->hi + 1 :
+			       f->type == FT_WORD ? f->cap : sizeof(int));
+			continue;
+		}
+		if (field_text(s, f, a, sizeof a) || field_text(&par, f, b, sizeof b))
+			return NL_ENOMEM;
+		if (strcmp(a, b) != 0) {
+			snprintf(ptr, sizeof ptr, "%s/%s", spec_sec_pointer[f->sec], f->key);
+			add_err(cx->errs, ptr, "%s differs from the parent's %s: a child's model and "
+				"norm fields are its parent's (leave the field out)", a, b);
+		}
+	}
+	if (s->parent_hash[0] && strcmp(s->parent_hash, ph) != 0)
+		add_err(cx->errs, "/parent_hash", "the parent's spec hash is %s, not %s", ph,
+			s->parent_hash);
+	nl_strlcpy(s->parent_hash, ph, sizeof s->parent_hash);
+	if (par.lnremove.mode != SPEC_LNR_NONE)
+		add_err(cx->errs, s->parent[0] ? "/parent" : "/init_from", "the parent removed its "
+			"norms (lnremove.mode %s): a child starts from a model with its norms",
+			lnr_mode_names[par.lnremove.mode]);
+	return 0;
+}
+
+/* LN removal: a child of a Pre-LN (or Pre-RMSNorm) language model, with its schedule inside
+ * train.steps. */
+static void check_lnremove(struct spec_ctx *cx)
+{
+	const struct spec *s = cx->s;
+	const struct spec_lnremove *c = &s->lnremove;
+	if (c->mode == SPEC_LNR_NONE)
+		return;
+	if (!spec_is_child(s)) {
+		add_err(cx->errs, "/lnremove/mode", "LN removal fine-tunes a trained model: give "
+			"\"parent\" (a finished run of the daemon) or \"init_from\" (a checkpoint "
+			"file, the CLI)");
+		return;
+	}
+	if (strcmp(s->model.arch, "vit") == 0)
+		add_err(cx->errs, "/model/arch", "LN removal runs on gpt and llama, not vit");
+	if (!lnr_kind_ok(norm_table[s->norm.type]->name))
+		add_err(cx->errs, "/norm/type", "LN removal replaces layernorm or rmsnorm, not %s",
+			norm_table[s->norm.type]->name);
+	if (s->norm.placement != SPEC_PLACE_PRE)
+		add_err(cx->errs, "/norm/placement", "LN removal needs the pre placement, not %s",
+			spec_placement_name(s->norm.placement));
+	long last = lnr_last_step(c, s->model.n_layer);
+	if (last > s->train.steps)
+		add_err(cx->errs, "/lnremove/start", "the schedule's last removal (%s) falls at step "
+			"%ld, past train.steps %ld: lower lnremove.start or the gaps, or raise "
+			"train.steps", c->mode == SPEC_LNR_GRADUAL ? "ln_f" : "every site", last,
+			s->train.steps);
 }
 
 int spec_parse(struct spec *s, const char *json, size_t len, const struct spec_limits *limits,
@@ -1184,6 +1316,18 @@ int spec_parse_tree(struct spec *s, const struct cJSON *root, const struct spec_
 		goto out;
 
 	resolve_defaults(&tmp, cx.given);
+	if (spec_is_child(&tmp) && limits && limits->resolve_parent) {
+		rc = inherit_parent(&cx, limits);
+		if (rc != 0 || errs->n) {
+			rc = rc ? rc : NL_EINVAL;
+			goto out;
+		}
+	}
+	check_lnremove(&cx);
+	if (errs->n) {
+		rc = NL_EINVAL;
+		goto out;
+	}
 	/* a text corpus is resolved by the caller (the daemon's data roots); images (vit) come with
 	 * the architecture's own data set */
 	int text = strcmp(tmp.data.source, "text") == 0;
@@ -1373,6 +1517,9 @@ static cJSON *canon_section(const struct spec *s, int sec)
 			continue;
 		if ((f->flags & OMIT_DEFAULT) && at_default(s, f))
 			continue;
+		if ((f->flags & CHILD_ONLY) && (!spec_is_child(s) ||
+						(f->type == FT_STR && !*(const char *)field_cptr(s, f))))
+			continue;
 		cJSON *it = canon_value(s, f);
 		/* Keys are static strings from the table: add them without copying. */
 		if (!it || !cJSON_AddItemToObjectCS(obj, f->key, it)) {
@@ -1496,6 +1643,8 @@ static cJSON *field_json(const struct spec_field *f, const struct spec *def)
 		cJSON_AddBoolToObject(o, "default_depends", 1);
 	if (f->flags & VIT_ONLY)
 		cJSON_AddStringToObject(o, "arch_only", "vit");
+	if (f->flags & CHILD_ONLY)
+		cJSON_AddBoolToObject(o, "child_only", 1);
 	return o;
 }
 

@@ -109,6 +109,31 @@ struct spec_probe {
 	int val_batches;        /* batches per validation, 1..1000, default 4 */
 };
 
+/* LN removal (NORMS.md §8; engine/lnremove.h): a child run fine-tunes its parent's weights and
+ * replaces the norm sites by FakeLayerNorm on a schedule. */
+enum spec_lnr_mode {
+	SPEC_LNR_NONE,          /* a plain fine-tune of the parent (the control) */
+	SPEC_LNR_GRADUAL,       /* ln2 per layer, then ln1 Q/K, ln1 V, then ln_f, spaced by gaps */
+	SPEC_LNR_ALL_AT_ONCE,   /* every site at `start` */
+};
+
+enum spec_lnr_std {
+	SPEC_LNR_STD_EMA,       /* σ frozen = the EMA of the real std at the removal step */
+	SPEC_LNR_STD_DATA,      /* σ frozen = the std measured on validation batches at the start */
+};
+
+struct spec_lnremove {
+	int mode;               /* enum spec_lnr_mode, default none */
+	long start;             /* step of the first removal, 1..10 000 000, default 20 */
+	int gap_ln2;            /* steps between layers in each phase: 1..100 000, defaults 2, 2, 3 */
+	int gap_ln1_qk;
+	int gap_ln1_v;
+	int std_source;         /* enum spec_lnr_std, default ema */
+	double ema_momentum;    /* [0, 1), default 0.9 */
+};
+
+#define SPEC_PARENT_MAX 32      /* a run id in decimal */
+
 struct spec {
 	char name[SPEC_NAME_MAX];
 	struct spec_model model;
@@ -120,6 +145,15 @@ struct spec {
 	uint64_t seed;          /* 0..2^53, default 1 */
 	char device[8];         /* "cpu" */
 	int threads;            /* 1..64, default 1 */
+	/* A child run starts from a trained model: `parent` (the daemon: a finished run's id) or
+	 * `init_from` (the CLI: a checkpoint file). Its model and norm fields are the parent's.
+	 * parent_hash is the parent's spec hash (filled when the parent is resolved), so children of
+	 * different parents never hash alike. All of these are left out of the canonical form of a
+	 * spec that is not a child, so other runs' hashes are what they were. */
+	char parent[SPEC_PARENT_MAX];
+	char init_from[SPEC_PATH_MAX];
+	char parent_hash[65];
+	struct spec_lnremove lnremove;
 };
 
 struct spec_error {
@@ -141,12 +175,26 @@ struct spec_errors {
  */
 typedef int (*spec_data_fn)(void *ctx, struct spec *s, struct spec_error *e);
 
+/*
+ * Resolves a child's start (s->parent or s->init_from) to the parent's spec, for spec_parse: fills
+ * *parent (a parsed spec) and parent_hash (its spec hash, lower-case hex). Returns 0, or a
+ * negative nl_code with e's pointer and message filled ("/parent": no such run, not finished, not
+ * yours; "/init_from": no such checkpoint).
+ */
+typedef int (*spec_parent_fn)(void *ctx, const struct spec *s, struct spec *parent,
+			      char parent_hash[65], struct spec_error *e);
+
 struct spec_limits {
 	uint64_t max_bytes;     /* memory a run may need (params, grads, Adam state, activations,
 				 * and the corpus when resolve_data says its size) */
 	spec_data_fn resolve_data; /* NULL: data.path is taken as it is (the CLI) */
 	void *resolve_ctx;
+	spec_parent_fn resolve_parent; /* NULL: a child's model fields are taken as given */
+	void *parent_ctx;
 };
+
+/* 1 when s starts from a trained model (parent or init_from set). */
+int spec_is_child(const struct spec *s);
 
 /* Fills s with every default. */
 void spec_defaults(struct spec *s);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lnremove.h"
 #include "model.h"
 #include "norm.h"
 #include "probes.h"
@@ -23,6 +24,9 @@ uint64_t spec_mem_estimate(const struct spec *s)
 	uint64_t reals = 4 * (uint64_t)lay.n_params;          /* params, grads, AdamW m and v */
 	reals += model_act_reals(&lay, s->threads);            /* activations + backward scratch */
 	reals += 2 * (uint64_t)lay.N * lay.C;                  /* probe scratch and host copy */
+	if (s->lnremove.mode != SPEC_LNR_NONE)                 /* lnremove.h: x_v, caches, dx_v */
+		reals += (uint64_t)lay.L * lay.N * (lay.C + (uint64_t)lay.nk->cache_per_token) +
+			 (uint64_t)lay.N * lay.C;
 	uint64_t bytes = reals * sizeof(float) + 2 * (uint64_t)lay.N * sizeof(int);
 	model_layout_free(&lay);
 	/* the corpus is mapped whole: its pages are the run's as much as the activations are */
@@ -49,6 +53,34 @@ static int slot_in_all_blocks(const struct model_layout *lay, int slot)
 		if (lay->blocks[l].site[slot] < 0)
 			return 0;
 	return 1;
+}
+
+/*
+ * What LN removal adds (train_lnremove.c): per removal step lnremove.removed and one event (a
+ * depth row, or ln_f's scalar; all_at_once: three rows and the scalar at one step); per depth
+ * step five depth rows and two scalars; the loss every step of the window first − 1 .. last + 5
+ * that is not already a logging step; validation just before the first removal and at the last
+ * when those are not validation steps anyway; lnremove.final_val_loss.
+ */
+static void lnr_store_estimate(const struct spec *s, const struct model_layout *lay,
+			       struct spec_store_est *out)
+{
+	const struct spec_lnremove *c = &s->lnremove;
+	uint64_t row = SPEC_STORE_ROW_BYTES, L = (uint64_t)lay->L, scalar = sizeof(double) + row;
+	long last = s->train.steps, first = c->start, end = lnr_last_step(c, lay->L);
+	int all = c->mode == SPEC_LNR_ALL_AT_ONCE;
+	uint64_t ev_rows = all ? 3 : 3 * L, ev_scalars = all ? 2 : 3 * L + 2;
+	out->depth_rows += 5;
+	out->depth_bytes += ev_rows * (L * sizeof(double) + row) + ev_scalars * scalar +
+			    (uint64_t)out->depth_steps * (5 * (L * sizeof(double) + row) + 2 * scalar);
+	uint64_t extra = 1;   /* lnremove.final_val_loss */
+	for (long st = first - 1 > 1 ? first - 1 : 1; st <= end + 5 && st <= last; st++)
+		extra += !(st % s->probe.every == 0 || st == 1 || st == last);
+	const long vs[2] = { first - 1, end };
+	for (int k = 0; k < 2; k++)
+		extra += vs[k] >= 1 && vs[k] % s->probe.val_every != 0 && vs[k] != last &&
+			 (k == 0 || vs[0] != vs[1]);
+	out->scalar_bytes += extra * scalar;
 }
 
 void spec_store_estimate(const struct spec *s, struct spec_store_est *out)
@@ -94,6 +126,8 @@ void spec_store_estimate(const struct spec *s, struct spec_store_est *out)
 	long val_steps = last / s->probe.val_every + (last % s->probe.val_every != 0);
 	out->scalar_bytes = ((uint64_t)spec_due_steps(last, s->probe.every) * (images ? 6 : 4) +
 			     (uint64_t)val_steps * (images ? 2 : 1)) * (sizeof(double) + row);
+	if (s->lnremove.mode != SPEC_LNR_NONE)
+		lnr_store_estimate(s, &lay, out);
 	out->total = out->sample_bytes + out->depth_bytes + out->scalar_bytes;
 	model_layout_free(&lay);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lnremove.h"
 #include "norm.h"
 #include "probes.h"
 #include "sha256.h"
@@ -61,6 +62,11 @@ static int init_rest(struct trainer *t, const char *label, struct nl_err *err)
 	if (is_images(t)) {
 		rc = fmnist_load(&t->img, strcmp(s->data.path, "kjv") == 0 ||
 				 strcmp(s->data.path, "fashion-mnist") == 0 ? NULL : s->data.path, err);
+		if (rc)
+			goto fail;
+	}
+	if (s->lnremove.mode != SPEC_LNR_NONE) {
+		rc = model_lnr_init(&t->model, s->lnremove.ema_momentum, err);
 		if (rc)
 			goto fail;
 	}
@@ -499,6 +505,7 @@ int trainer_step(struct trainer *t, const struct train_sink *sink, struct nl_err
 	int check = step % s->health.every == 0;
 
 	double t0 = nl_now();
+	lnr_step_begin(t, sink, step);   /* LN removal: this step's removals, before its forward */
 	trainer_next_batch(t);
 	model_zero_grad(m);
 	m->probe_grads = depth || check;
@@ -533,6 +540,7 @@ int trainer_step(struct trainer *t, const struct train_sink *sink, struct nl_err
 	/* probes read this step's activations and gradients, before the update */
 	if (depth) {
 		probe_depth(t, sink, step);
+		lnr_probe_depth(t, sink, step);
 		t->n_depth++;
 	}
 	double t2 = nl_now();
@@ -569,8 +577,10 @@ int trainer_step(struct trainer *t, const struct train_sink *sink, struct nl_err
 			emit_scalar(sink, step, "train_acc", t->train_acc);
 			emit_scalar(sink, step, "epochs", trainer_epochs(t));
 		}
+	} else if (lnr_log_loss(t, step)) {
+		emit_scalar(sink, step, "loss", loss);   /* every step around the removals */
 	}
-	if (step % s->probe.val_every == 0 || step == last) {
+	if (step % s->probe.val_every == 0 || step == last || lnr_val_step(t, step)) {
 		double v0 = nl_now();
 		t->val_loss = trainer_validate(t, step == last, &t->val_acc);
 		double dv = nl_now() - v0;
@@ -580,6 +590,9 @@ int trainer_step(struct trainer *t, const struct train_sink *sink, struct nl_err
 		emit_scalar(sink, step, "val_loss", t->val_loss);
 		if (is_images(t))
 			emit_scalar(sink, step, "val_acc", t->val_acc);
+		if (step == last && m->lnr &&
+		    lnr_last_step(&s->lnremove, m->lay.L) <= last)
+			emit_scalar(sink, step, "lnremove.final_val_loss", t->val_loss);
 	}
 	if (dead)
 		return nl_err_set(err, NL_EDEAD, "%s", t->health.reason);

@@ -27,6 +27,7 @@
  *            grad.<tensor suffix> (e.g. grad.attn.qkv.weight), and for DyT/Derf
  *            <site>.alpha, <site>.shift, <site>.sat, <site>.inv_std.
  *   stats: var, var_tok, rms, maxabs, medabs, top1_med, kurt.
+ *   LN removal (a child with lnremove.mode other than none): see lnremove.h.
  *   samples (at step 1, every samples_every, and the last step): site "blocks.<l>.<site>",
  *            "norm_emb", "norm_f": x = norm input, y = the normalized
  *            value before the affine map, token = flat index b·T+t, channel.

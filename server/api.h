@@ -95,6 +95,22 @@ int api_experiment_from_spec(struct store_experiment *e, const struct spec *s);
  * Defined in api_experiments.c. */
 int api_run_dir_remove(const struct daemon *d, int64_t id);
 
+/*
+ * A child run's start (spec "parent", NORMS.md §8): spec_parse's resolver, for POST
+ * /experiments and /sweeps. The parent must be a run the caller may read, succeeded, with its
+ * final checkpoint on disk; the child takes its model from the parent's stored spec and its
+ * parent_hash from the parent's hash. "init_from" (a path on the daemon's machine) is refused.
+ * Defined in api_experiments.c. ctx lives as long as the limits it fills.
+ */
+struct api_parent_ctx {
+	struct daemon *d;
+	const struct http_request *req;
+};
+void api_parent_limits(struct api_parent_ctx *ctx, struct daemon *d,
+		       const struct http_request *req, struct spec_limits *lim);
+/* The final checkpoint of run id: <runs_dir>/<id>/final.safetensors, into out. */
+void api_final_ckpt_path(const char *runs_dir, int64_t id, char *out, size_t cap);
+
 /* Answers 200/201 with a cJSON value (takes ownership of v). */
 void api_reply(struct http_response *r, int status, cJSON *v);
 

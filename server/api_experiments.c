@@ -354,6 +354,75 @@ out:
 	return rc;
 }
 
+/* ---- a child's parent (spec "parent") ------------------------------------------------------ */
+
+void api_final_ckpt_path(const char *runs_dir, int64_t id, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/%" PRId64 "/final.safetensors", runs_dir, id);
+}
+
+static int parent_resolve(void *arg, const struct spec *s, struct spec *parent, char hash[65],
+			  struct spec_error *e)
+{
+	struct api_parent_ctx *pc = arg;
+	struct store_experiment pe;
+	struct store_err err = { 0 };
+	struct store *rd = NULL;
+	char path[CONFIG_PATH_MAX + 64];
+	int rc = NL_EINVAL;
+	memset(&pe, 0, sizeof pe);
+	if (s->init_from[0]) {
+		snprintf(e->pointer, sizeof e->pointer, "/init_from");
+		snprintf(e->msg, sizeof e->msg, "the daemon starts a child from one of its runs: give "
+			 "\"parent\": \"<run id>\" (init_from is a checkpoint path for the CLI)");
+		return NL_EINVAL;
+	}
+	snprintf(e->pointer, sizeof e->pointer, "/parent");
+	int64_t id = strtoll(s->parent, NULL, 10);
+	if (daemon_reader(pc->d, &rd, &err) != 0) {
+		snprintf(e->msg, sizeof e->msg, "the database is not available: %.200s", err.msg);
+		return NL_EIO;
+	}
+	if (store_experiment_get(rd, id, &pe, &err) < 0 || !api_can_read(pc->req, pe.owner)) {
+		/* someone else's run reads exactly like a missing one */
+		snprintf(e->msg, sizeof e->msg, "experiment %s does not exist", s->parent);
+		goto out;
+	}
+	if (pe.status != STORE_SUCCEEDED) {
+		snprintf(e->msg, sizeof e->msg, "experiment %s is %s: a child starts from a finished "
+			 "(succeeded) run", s->parent, store_status_name(pe.status));
+		goto out;
+	}
+	api_final_ckpt_path(pc->d->cfg.runs_dir, id, path, sizeof path);
+	if (access(path, R_OK) != 0) {
+		snprintf(e->msg, sizeof e->msg, "experiment %s has no final checkpoint to start from "
+			 "(its run directory was removed)", s->parent);
+		goto out;
+	}
+	struct spec_errors pe_errs = { 0 };
+	if (!pe.spec || spec_parse(parent, pe.spec, strlen(pe.spec), NULL, &pe_errs) != 0) {
+		snprintf(e->msg, sizeof e->msg, "experiment %s: its stored spec no longer validates "
+			 "(%.40s: %.80s)", s->parent, pe_errs.n ? pe_errs.e[0].pointer : "",
+			 pe_errs.n ? pe_errs.e[0].msg : "");
+		goto out;
+	}
+	memcpy(hash, pe.hash, 65);
+	rc = 0;
+out:
+	store_experiment_clear(&pe);
+	store_close(rd);
+	return rc;
+}
+
+void api_parent_limits(struct api_parent_ctx *ctx, struct daemon *d,
+		       const struct http_request *req, struct spec_limits *lim)
+{
+	ctx->d = d;
+	ctx->req = req;
+	lim->resolve_parent = parent_resolve;
+	lim->parent_ctx = ctx;
+}
+
 static void location(struct http_response *r, const char *what, int64_t id)
 {
 	snprintf(r->location, sizeof r->location, "/api/v1/%s/%" PRId64, what, id);
@@ -374,9 +443,11 @@ static void h_create(void *ctx, const struct http_request *req, struct http_resp
 	int64_t dry;
 	int rc;
 
+	struct api_parent_ctx pctx;
 	memset(&e, 0, sizeof e);
 	meta_init(&m);
 	datasets_limits(d->datasets, (uint64_t)d->cfg.max_run_bytes, &lim);
+	api_parent_limits(&pctx, d, req, &lim);
 	if (api_query_int(req, r, "dry_run", 0, 1, 0, &dry) != 0)
 		return;
 	if (req->body_len > SPEC_JSON_MAX) {
@@ -727,6 +798,50 @@ static void reply_experiment(struct http_response *r, int status, const struct s
 	api_reply(r, status, o);
 }
 
+#define EXP_CHILDREN_MAX 1000   /* children listed in one experiment's GET */
+
+struct children_ctx {
+	int64_t ids[EXP_CHILDREN_MAX];
+	int n;
+};
+
+static int child_cb(void *arg, int64_t id)
+{
+	struct children_ctx *c = arg;
+	c->ids[c->n++] = id;
+	return c->n == EXP_CHILDREN_MAX;
+}
+
+/* "children": the ids of the runs started from this one that req may read (oldest first). */
+static int add_children(struct daemon *d, const struct http_request *req, cJSON *o, int64_t id)
+{
+	struct store_err err = { 0 };
+	struct store *rd = NULL;
+	struct children_ctx *c = nl_calloc(1, sizeof *c);
+	cJSON *arr = cJSON_AddArrayToObject(o, "children");
+	int rc = -1;
+	if (!c || !arr || daemon_reader(d, &rd, &err) != 0 ||
+	    store_experiment_children(rd, id, child_cb, c, &err) < 0)
+		goto out;
+	for (int i = 0; i < c->n; i++) {
+		if (req->read_own_only) {
+			struct store_experiment ce;
+			int ok = store_experiment_get(rd, c->ids[i], &ce, &err) == 0 &&
+				 api_can_read(req, ce.owner);
+			store_experiment_clear(&ce);
+			if (!ok)
+				continue;
+		}
+		if (!cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)c->ids[i])))
+			goto out;
+	}
+	rc = 0;
+out:
+	store_close(rd);
+	nl_free(c);
+	return rc;
+}
+
 static void h_get(void *ctx, const struct http_request *req, struct http_response *r)
 {
 	struct store_experiment e;
@@ -734,8 +849,15 @@ static void h_get(void *ctx, const struct http_request *req, struct http_respons
 	if (read_experiment(ctx, req->params[0], &e, r) != 0)
 		return;
 	snprintf(what, sizeof what, "experiment %" PRId64, e.id);
-	if (!api_hide_unless_readable(req, r, e.owner, what))
-		reply_experiment(r, 200, &e, 1);
+	if (!api_hide_unless_readable(req, r, e.owner, what)) {
+		cJSON *o = api_experiment_json(&e, 1);
+		if (!o || add_children(ctx, req, o, e.id) != 0) {
+			cJSON_Delete(o);
+			problem_oom(r);
+		} else {
+			api_reply(r, 200, o);
+		}
+	}
 	store_experiment_clear(&e);
 }
 

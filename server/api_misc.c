@@ -1781,6 +1781,8 @@ static const char *openapi_text(void)
 		"     \"priority\":{\"type\":\"integer\"},\n"
 		"     \"sweep_id\":{\"type\":\"integer\",\"format\":\"int64\",\"nullable\":true},\n"
 		"     \"cell\":{\"type\":\"integer\",\"nullable\":true},\n"
+		"     \"parent\":{\"type\":\"integer\",\"format\":\"int64\",\"nullable\":true,\"description\":\"The finished run this child started from (spec parent; LN removal, NORMS.md §8).\"},\n"
+		"     \"children\":{\"type\":\"array\",\"items\":{\"type\":\"integer\",\"format\":\"int64\"},\"description\":\"Runs started from this one that the caller may read; single-experiment answers only.\"},\n"
 		"     \"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\n"
 		"     \"notes\":{\"type\":\"string\",\"nullable\":true},\n"
 		"     \"error\":{\"type\":\"string\",\"nullable\":true},\n"

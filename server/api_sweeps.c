@@ -340,6 +340,8 @@ static void h_submit(void *ctx, const struct http_request *req, struct http_resp
 	lim.max_cells = d->cfg.max_sweep_cells;
 	lim.max_threads = d->cfg.thread_budget;
 	datasets_limits(d->datasets, (uint64_t)d->cfg.max_run_bytes, &lim.spec);
+	struct api_parent_ctx pctx;
+	api_parent_limits(&pctx, d, req, &lim.spec);
 	rc = sweep_expand(body, &lim, &plan, &errs);
 	if (rc != 0) {
 		sweep_problem(r, &errs);

@@ -285,6 +285,10 @@ cJSON *api_experiment_json(const struct store_experiment *e, int with_spec)
 		cJSON_AddNullToObject(o, "sweep_id");
 		cJSON_AddNullToObject(o, "cell");
 	}
+	if (e->parent_id > 0)
+		cJSON_AddNumberToObject(o, "parent", (double)e->parent_id);
+	else
+		cJSON_AddNullToObject(o, "parent");
 	cJSON *tags = e->tags ? cJSON_Parse(e->tags) : NULL;
 	cJSON_AddItemToObject(o, "tags", tags ? tags : cJSON_CreateArray());
 	if (e->notes)
@@ -325,6 +329,7 @@ int api_experiment_from_spec(struct store_experiment *e, const struct spec *s)
 	e->seed = (int64_t)s->seed;
 	e->threads = s->threads;
 	e->steps = s->train.steps;
+	e->parent_id = s->parent[0] ? strtoll(s->parent, NULL, 10) : 0;
 	return 0;
 }
 

@@ -633,6 +633,20 @@ static void run_work(uv_work_t *w)
 	}
 	if (r->resume_step > 0 && resume(r, &t) != 0)
 		goto out;
+	if (r->resume_step == 0 && r->spec.parent[0]) {
+		/* a child (NORMS.md §8): the parent's final weights, written by this loop's own
+		 * run_work as <runs_dir>/<id>/final.safetensors; its spec hash must be the one the
+		 * child was submitted against */
+		char path[PATH_MAX + 64];
+		snprintf(path, sizeof path, "%s/%s/final.safetensors", r->s->d->cfg.runs_dir,
+			 r->spec.parent);
+		if (ckpt_load_init(&t.model, path, r->spec.parent_hash, &err) != 0) {
+			snprintf(r->error, sizeof r->error, "parent %s: %.400s", r->spec.parent,
+				 err.msg);
+			r->result = RUN_FAILED;
+			goto out;
+		}
+	}
 	health_restore(&t.health, r->seed_health, (long)r->seed_health_step, r->seed_health_reason);
 	r->sent_health = t.health.status;
 	r->sent_health_step = t.health.step;

@@ -113,12 +113,18 @@ static const char *const migrations[] = {
 	"  owner TEXT NOT NULL,"
 	"  created_at REAL NOT NULL);"
 	"PRAGMA user_version = 3;",
-	/* 3 → 4: run health (issue 12): the worst finding, when, and why; a run that was stopped
+	/* 3 → 4: a child run (LN removal, NORMS.md §8) starts from a finished run's weights;
+	 * parent_id links the two (NULL = none). No foreign key, like events.exp_id: deleting a
+	 * parent leaves its children with the id they started from. */
+	"ALTER TABLE experiments ADD COLUMN parent_id INTEGER;"
+	"CREATE INDEX experiments_parent ON experiments(parent_id);"
+	"PRAGMA user_version = 4;",
+	/* 4 → 5: run health (issue 12): the worst finding, when, and why; a run that was stopped
 	 * dead has status 'dead' */
 	"ALTER TABLE experiments ADD COLUMN health TEXT NOT NULL DEFAULT 'ok';"
 	"ALTER TABLE experiments ADD COLUMN health_step INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE experiments ADD COLUMN health_reason TEXT;"
-	"PRAGMA user_version = 4;",
+	"PRAGMA user_version = 5;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 #define STORE_MSG 256
 #define STORE_BUCKETS_MAX 100000   /* most buckets store_metric_buckets returns (a hard cap) */
 
@@ -79,6 +79,7 @@ struct store_experiment {
 	char *tags;             /* JSON array text, owned, may be NULL ("[]") */
 	char *notes;            /* owned, may be NULL */
 	double created_at, started_at, finished_at;   /* unix seconds, 0 = not yet */
+	int64_t parent_id;      /* the run a child started from (spec "parent"), 0 = none */
 };
 
 void store_experiment_clear(struct store_experiment *e);   /* frees owned strings, zeroes */
@@ -90,6 +91,12 @@ int store_experiment_get(struct store *s, int64_t id, struct store_experiment *o
 /* Id of the newest experiment with this hash and status (-1 = any status), or 0; <0 on error.
  * A `succeeded` one counts only when its stored step reached its steps (all its data written). */
 int64_t store_experiment_find_hash(struct store *s, const char *hash, int status);
+
+/* Ids of the experiments whose parent is id, in id order (cb per id; non-zero stops). Returns the
+ * count or <0. */
+int store_experiment_children(struct store *s, int64_t id,
+			      int (*cb)(void *ctx, int64_t child_id), void *ctx,
+			      struct store_err *err);
 
 /* State changes; each one transaction. error may be NULL. */
 int store_experiment_set_status(struct store *s, int64_t id, int status, const char *error,

@@ -16,7 +16,7 @@
 #define EXP_COLS \
 	"id, hash, spec, name, norm_type, placement, n_layer, seed, threads, steps, owner, " \
 	"priority, sweep_id, cell, status, step, ckpt_step, loss, val_loss, diverged_step, error, " \
-	"tags, notes, created_at, started_at, finished_at, health, health_step, health_reason"
+	"tags, notes, created_at, started_at, finished_at, parent_id, health, health_step, health_reason"
 
 void store_experiment_clear(struct store_experiment *e)
 {
@@ -87,15 +87,16 @@ static int exp_from_row(sqlite3_stmt *st, struct store_experiment *e, struct sto
 	e->created_at = sqlite3_column_double(st, 23);
 	e->started_at = sqlite3_column_double(st, 24);
 	e->finished_at = sqlite3_column_double(st, 25);
-	col_copy(e->health, sizeof e->health, st, 26);
-	e->health_step = sqlite3_column_int64(st, 27);
+	e->parent_id = sqlite3_column_int64(st, 26);   /* NULL reads as 0 = none */
+	col_copy(e->health, sizeof e->health, st, 27);
+	e->health_step = sqlite3_column_int64(st, 28);
 	if (e->status < 0) {
 		rc = store__err(err, STORE_EIO, "experiment %lld: unknown status '%s' in the database",
 				(long long)e->id, (const char *)sqlite3_column_text(st, 14));
 		goto out;
 	}
 	if (col_dup(&e->spec, st, 2) || col_dup(&e->error, st, 20) || col_dup(&e->tags, st, 21) ||
-	    col_dup(&e->notes, st, 22) || col_dup(&e->health_reason, st, 28))
+	    col_dup(&e->notes, st, 22) || col_dup(&e->health_reason, st, 29))
 		rc = store__err(err, STORE_ENOMEM, "experiment %lld: out of memory", (long long)e->id);
 out:
 	if (rc < 0)
@@ -120,8 +121,9 @@ int store_experiment_insert(struct store *s, struct store_experiment *e, struct 
 			 "INSERT INTO experiments (hash, spec, name, norm_type, placement, n_layer, "
 			 "seed, threads, steps, owner, priority, sweep_id, cell, status, step, "
 			 "ckpt_step, loss, val_loss, diverged_step, error, tags, notes, created_at, "
-			 "started_at, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-			 "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+			 "started_at, finished_at, parent_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+			 "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, "
+			 "?24, ?25, ?26)",
 			 &st, err);
 	if (rc < 0)
 		return rc;
@@ -159,10 +161,36 @@ int store_experiment_insert(struct store *s, struct store_experiment *e, struct 
 	sqlite3_bind_double(st, 23, e->created_at);
 	sqlite3_bind_double(st, 24, e->started_at);
 	sqlite3_bind_double(st, 25, e->finished_at);
+	if (e->parent_id > 0)
+		sqlite3_bind_int64(st, 26, e->parent_id);
+	else
+		sqlite3_bind_null(st, 26);
 	rc = store__run(s, st, "experiment insert", err);
 	if (rc == 0)
 		e->id = sqlite3_last_insert_rowid(s->db);
 	return rc;
+}
+
+int store_experiment_children(struct store *s, int64_t id,
+			      int (*cb)(void *ctx, int64_t child_id), void *ctx,
+			      struct store_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = store__stmt(s, ST_EXP_CHILDREN,
+			     "SELECT id FROM experiments WHERE parent_id = ?1 ORDER BY id", &st, err);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	int n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n++;
+		if (cb(ctx, sqlite3_column_int64(st, 0)))
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		n = store__err(err, STORE_EIO, "listing children: %s", sqlite3_errmsg(s->db));
+	sqlite3_reset(st);
+	return n;
 }
 
 int store_experiment_get(struct store *s, int64_t id, struct store_experiment *out,

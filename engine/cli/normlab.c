@@ -94,6 +94,37 @@ static char *read_file(const char *path, size_t *len, char *errbuf, size_t cap)
 	return buf;
 }
 
+/* A child's start for the CLI: init_from names a checkpoint file, whose metadata holds the
+ * parent's canonical spec and hash. `parent` (a daemon run id) means nothing here. */
+static int cli_resolve_parent(void *ctx, const struct spec *s, struct spec *parent,
+			      char parent_hash[65], struct spec_error *e)
+{
+	struct nl_err err = { 0 };
+	struct spec_errors pe = { 0 };
+	char *text = NULL;
+	(void)ctx;
+	if (!s->init_from[0]) {
+		snprintf(e->pointer, sizeof e->pointer, "/parent");
+		snprintf(e->msg, sizeof e->msg, "the CLI starts a child from a checkpoint file: give "
+			 "\"init_from\": \"DIR/checkpoint.safetensors\" (parent names a daemon run)");
+		return NL_EINVAL;
+	}
+	snprintf(e->pointer, sizeof e->pointer, "/init_from");
+	if (ckpt_read_spec(s->init_from, &text, parent_hash, &err) != 0) {
+		snprintf(e->msg, sizeof e->msg, "%.250s", err.msg);
+		return err.code ? err.code : NL_EINVAL;
+	}
+	int rc = spec_parse(parent, text, strlen(text), NULL, &pe);
+	nl_free(text);
+	if (rc != 0) {
+		snprintf(e->msg, sizeof e->msg, "%.80s: its spec no longer validates: %.40s%s%.80s",
+			 s->init_from, pe.n ? pe.e[0].pointer : "", pe.n ? ": " : "",
+			 pe.n ? pe.e[0].msg : "");
+		return NL_EINVAL;
+	}
+	return 0;
+}
+
 /* Parses the spec file; prints one line per error to stderr. Returns 0 or 1. */
 static int load_spec(const char *path, struct spec *s)
 {
@@ -105,7 +136,8 @@ static int load_spec(const char *path, struct spec *s)
 		fprintf(stderr, "normlab: %s\n", errbuf);
 		return 1;
 	}
-	int rc = spec_parse(s, text, len, NULL, &errs);
+	struct spec_limits lim = { .resolve_parent = cli_resolve_parent };
+	int rc = spec_parse(s, text, len, &lim, &errs);
 	nl_free(text);
 	if (rc) {
 		for (int i = 0; i < errs.n; i++)
@@ -447,6 +479,15 @@ static int cmd_train(int argc, char **argv)
 	}
 	if (!resume || t.step == 0)
 		remove(metrics);
+	if (t.step == 0 && s.init_from[0]) {
+		/* a child: the parent's weights (its spec hash checked), a fresh optimizer */
+		if (ckpt_load_init(&t.model, s.init_from, s.parent_hash, &err)) {
+			fprintf(stderr, "normlab: init_from: %s\n", err.msg);
+			goto out;
+		}
+		fprintf(stderr, "normlab: starting from %s (spec %.12s)\n", s.init_from,
+			s.parent_hash);
+	}
 
 	char *canon = spec_canonical(&s);
 	snprintf(path, sizeof path, "%s/spec.json", dir);

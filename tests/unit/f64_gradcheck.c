@@ -7,11 +7,15 @@
  *     the patch embedding, cls token, bidirectional attention, cls and mean pooling) × every
  *     norm kind × every placement, deepnorm included (and peri with the embedding norm, tied
  *     and untied heads, 1 and 2 threads): every parameter tensor, several entries each, every
- *     scalar (α, s, embedding scale) in full. Parameters and gradients are read through the model backend.
+ *     scalar (α, s, embedding scale) in full. Parameters and gradients are read through the model backend;
+ *  3. LN removal (lnremove.h) on gpt and llama, layernorm and rmsnorm: ln1 split into its Q/K and
+ *     V paths with some paths fake (frozen σ) and some real, ln2 and norm_f fake in places; and
+ *     with every path still real, the split model's loss equals the plain model's.
  * Parameters are moved off their init values first, so γ ≠ 1 and β ≠ 0 are exercised.
  */
 #include <stdlib.h>
 
+#include "lnremove.h"
 #include "model.h"
 #include "norm.h"
 #include "rng.h"
@@ -154,6 +158,7 @@ struct case_cfg {
 	int embed_norm;
 	int threads;
 	int biased;   /* text archs: Linear biases on llama too, and a bias on the LM head */
+	int lnr;          /* LN removal: split ln1, a mix of fake and real paths */
 };
 
 static double model_loss(struct model *m)
@@ -231,6 +236,30 @@ static void check_model(const struct case_cfg *cc)
 	} else {
 		model_upload_ints(&m, m.tokens, tok, 2 * N);
 	}
+	if (cc->lnr) {
+		double plain = model_loss(&m);
+		if (model_lnr_init(&m, 0.9, &err) != 0) {
+			CHECKF(0, "%s: model_lnr_init: %s", label, err.msg);
+			goto done;
+		}
+		double split = model_loss(&m);
+		CHECKF(fabs(split - plain) <= 1e-12 * fabs(plain), "%s/lnremove: every path real, "
+		       "the split ln1 changes the loss %.15g -> %.15g", label, plain, split);
+		struct model_lnr *lr = m.lnr;
+		const struct model_block *b0 = &m.lay.blocks[0], *b1 = &m.lay.blocks[1];
+		/* block 0: ln2 fake, ln1 Q/K fake, V real; block 1: ln1 V fake, Q/K real; norm_f fake */
+		lr->site[b0->site[MODEL_SLOT_NORM2]].fake[LNR_PATH_MAIN] = 1;
+		lr->site[b0->site[MODEL_SLOT_NORM2]].sigma[LNR_PATH_MAIN] = 0.8;
+		lr->site[b0->site[MODEL_SLOT_NORM1]].fake[LNR_PATH_MAIN] = 1;
+		lr->site[b0->site[MODEL_SLOT_NORM1]].sigma[LNR_PATH_MAIN] = 1.7;
+		lr->site[b1->site[MODEL_SLOT_NORM1]].fake[LNR_PATH_V] = 1;
+		lr->site[b1->site[MODEL_SLOT_NORM1]].sigma[LNR_PATH_V] = 1.2;
+		lr->site[m.lay.site_f].fake[LNR_PATH_MAIN] = 1;
+		lr->site[m.lay.site_f].sigma[LNR_PATH_MAIN] = 2.5;
+		CHECKF(fabs(model_loss(&m) - split) > 1e-6, "%s/lnremove: fake sites do not change "
+		       "the loss", label);
+		strncat(label, "/lnremove", sizeof label - strlen(label) - 1);
+	}
 	model_zero_grad(&m);
 	model_forward(&m, 1);
 	model_backward(&m);
@@ -265,6 +294,7 @@ static void check_model(const struct case_cfg *cc)
 		}
 	}
 	CHECKF(bad == 0 && checked > 20, "%s: %d of %d gradient entries wrong", label, bad, checked);
+done:
 	free(tok);
 	free(img);
 	model_free(&m);
@@ -300,6 +330,18 @@ int main(void)
 							   .placement = SPEC_PLACE_PRE, .tied = a == 0,
 							   .biased = 1, .threads = 1 };
 				check_model(&biased);
+			}
+		}
+	/* LN removal: gpt and llama, layernorm and rmsnorm, 1 and 2 threads */
+	for (int a = 0; a < 2; a++)
+		for (int k = 0; k < norm_table_len; k++) {
+			if (!lnr_kind_ok(norm_table[k]->name))
+				continue;
+			for (int th = 1; th <= 2; th++) {
+				struct case_cfg lc = { .arch = archs[a], .type = k,
+						       .placement = SPEC_PLACE_PRE, .tied = th == 1,
+						       .threads = th, .lnr = 1 };
+				check_model(&lc);
 			}
 		}
 	return test_finish("gradcheck");

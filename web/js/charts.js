@@ -293,6 +293,8 @@ export class Plot {
 
 	setMarkers(markers) {
 		this.markers = markers || [];
+		// the marker steps on the container, for tests and for anyone reading the page's DOM
+		this.el.dataset.markers = this.markers.map((m) => m.x).join(',');
 		if (this.u) this.u.redraw(true, false);
 	}
 
@@ -402,14 +404,17 @@ export class Plot {
 	}
 
 	drawMarkers(u) {
+		this.el.dataset.markersDrawn = '0';
 		if (!this.markers.length) return;
 		const ctx = u.ctx, { left, top, width, height } = u.bbox, r = uPlot.pxRatio;
 		ctx.save();
 		let row = 0;   // labels of neighbouring markers go on successive rows
+		let drawn = 0;
 		for (const m of this.markers) {
 			if (!Number.isFinite(m.x)) continue;
 			const x = Math.round(u.valToPos(m.x, 'x', true));
 			if (x < left - 1 || x > left + width + 1) continue;
+			this.el.dataset.markersDrawn = String(++drawn);   // inside the plot area, on the canvas
 			ctx.strokeStyle = m.color || '#c00';
 			ctx.lineWidth = 2 * r;
 			ctx.setLineDash([6 * r, 4 * r]);

@@ -155,7 +155,8 @@ export async function renderRun(root, id) {
 		return h('header', { class: 'nl-run-head' },
 			h('h1', { text: `Run ${exp.id}${exp.name ? ` — ${exp.name}` : ''}` }),
 			h('p', { class: 'nl-run-meta' }, 'status ', ui.status, ' · step ', ui.step, ` of ${exp.steps} · `, bits,
-				exp.sweep_id ? h('span', {}, ' · ', h('a', { href: `#/compare?sweep=${exp.sweep_id}`, text: `sweep ${exp.sweep_id}, cell ${exp.cell}` })) : null),
+				exp.sweep_id ? h('span', {}, ' · ', h('a', { href: `#/compare?sweep=${exp.sweep_id}`, text: `sweep ${exp.sweep_id}, cell ${exp.cell}` })) : null,
+			lineage(exp)),
 			ui.headDiv, ui.health, ui.error);
 	}
 
@@ -168,6 +169,22 @@ export async function renderRun(root, id) {
 		ui.health.replaceChildren(...[
 			h('span', { class: `badge health health-${hl.status}`, text: hl.step ? `${hl.status} @ step ${hl.step}` : hl.status }),
 			' ', h('span', { class: 'nl-health-reason', text: hl.reason || '' })]);
+	}
+
+	// A child run (LN removal, NORMS.md §8) links to the run it started from; a parent lists the
+	// runs started from it.
+	function lineage(exp) {
+		const kids = exp.children || [];
+		if (!exp.parent && !kids.length) return null;
+		const parts = [];
+		if (exp.parent) parts.push(' · child of ', h('a', { id: 'run-parent', href: `#/run/${exp.parent}`, text: `run ${exp.parent}` }));
+		if (kids.length) {
+			parts.push(' · children: ');
+			kids.forEach((k, i) => parts.push(i ? ', ' : '', h('a', { class: 'run-child', href: `#/run/${k}`, text: `run ${k}` })));
+		}
+		const mode = exp.spec && exp.spec.lnremove ? exp.spec.lnremove.mode : null;
+		if (exp.parent) parts.push(mode && mode !== 'none' ? ` · LN removal (${mode})` : ' · fine-tune, norms kept');
+		return h('span', { class: 'nl-lineage' }, ...parts);
 	}
 
 	function lossSection() {
@@ -364,14 +381,23 @@ export async function renderRun(root, id) {
 
 	async function loadScalars() {
 		const has = (n) => S.scalars.has(n);
-		const [loss, val, lr, gn, ent] = await Promise.all([
+		const [loss, val, lr, gn, ent, removed] = await Promise.all([
 			has('loss') ? series('loss', ui.lossBox).catch((e) => e) : null,
 			has('val_loss') ? series('val_loss', ui.lossBox).catch((e) => e) : null,
 			has('lr') ? series('lr', ui.lrBox).catch((e) => e) : null,
 			has('grad_norm') ? series('grad_norm', ui.gnBox).catch((e) => e) : null,
 			has('unigram_entropy') ? series('unigram_entropy', ui.lossBox).catch((e) => e) : null,
+			// LN removal: one point per step that removed norm sites (at most 3L + 1 of them),
+			// every one wanted as a marker, so no downsampling
+			has('lnremove.removed') ? get(`/experiments/${enc(id)}/metrics/lnremove.removed`, { buckets: 1000 }).catch(() => null) : null,
 		]);
 		if (!alive()) return;
+		S.removals = [];
+		if (removed && removed.step) {
+			const last = removed.last || removed.max || [];
+			removed.step.forEach((st, i) => S.removals.push({ x: st, n: last[i] }));
+		}
+		updateDivergence();
 		const ok = (s) => s && !(s instanceof Error);
 		S.loss = ok(loss) ? seriesCols(loss) : { x: [], y: [], lo: [], hi: [] };
 		S.val = ok(val) ? seriesCols(val) : { x: [], y: [] };
@@ -531,7 +557,10 @@ export async function renderRun(root, id) {
 		const text = on ? `diverged at step ${ds}` : '';
 		for (const p of [ui.lossNote, ui.headDiv]) { if (p) { p.hidden = !on; p.textContent = text; } }
 		const markers = on ? [{ x: ds, label: text, color: '#c00' }] : [];
-		for (const p of [ui.lossPlot, ui.lrPlot, ui.gnPlot]) if (p) p.setMarkers(markers);
+		for (const p of [ui.lrPlot, ui.gnPlot]) if (p) p.setMarkers(markers);
+		// LN removal: a marker at each step that removed norm sites, labelled with the count so far
+		const rm = (S.removals || []).map((r) => ({ x: r.x, label: `LN −${r.n}`, color: '#2a7' }));
+		if (ui.lossPlot) ui.lossPlot.setMarkers(rm.concat(markers));
 	}
 
 	function setStatus(status) {
