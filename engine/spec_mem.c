@@ -122,10 +122,11 @@ void spec_store_estimate(const struct spec *s, struct spec_store_est *out)
 			    (uint64_t)scalars * (sizeof(double) + row));
 
 	/* scalars (train.c trainer_step): four every probe.every (six for images: train_acc and
-	 * epochs), val_loss (and val_acc) every val_every and at the last step */
+	 * epochs), val_loss (and val_acc) every val_every and at the last step, and once, at step
+	 * 1, unigram_entropy */
 	long val_steps = last / s->probe.val_every + (last % s->probe.val_every != 0);
 	out->scalar_bytes = ((uint64_t)spec_due_steps(last, s->probe.every) * (images ? 6 : 4) +
-			     (uint64_t)val_steps * (images ? 2 : 1)) * (sizeof(double) + row);
+			     (uint64_t)val_steps * (images ? 2 : 1) + 1) * (sizeof(double) + row);
 	if (s->lnremove.mode != SPEC_LNR_NONE)
 		lnr_store_estimate(s, &lay, out);
 	out->total = out->sample_bytes + out->depth_bytes + out->scalar_bytes;

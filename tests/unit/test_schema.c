@@ -24,6 +24,7 @@
 #include "../test.h"
 #include "norm.h"
 #include "schema.h"
+#include "store.h"
 #include "spec.h"
 
 #define ALICE "tok-alice-0123456789abcdef"
@@ -98,8 +99,8 @@ static void test_served_ranges(void)
 	struct dtest_reply r;
 	CHECK(dtest_call(&D, "GET", "/api/v1/schema", NULL, NULL, &r) == 200);
 	const cJSON *st = cJSON_GetObjectItem(r.json, "statuses");
-	CHECKF(cJSON_GetArraySize(st) == 7 && has_string(st, "succeeded") &&
-	       has_string(st, "interrupted"), "statuses: %.200s", r.body);
+	CHECKF(cJSON_GetArraySize(st) == STORE_STATUS_COUNT && has_string(st, "succeeded") &&
+	       has_string(st, "interrupted") && has_string(st, "dead"), "statuses: %.200s", r.body);
 	CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "norm_types")) == norm_table_len);
 	const cJSON *f, *fields = cJSON_GetObjectItem(r.json, "fields");
 	int tried = 0;
