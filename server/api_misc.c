@@ -1767,7 +1767,7 @@ static const char *openapi_text(void)
 		"      \"type\":\"object\",\n"
 		"      \"description\":\"Run health, the worst finding so far: dead (no gradient reaches the blocks, or a norm site at least 99.9% saturated, for health.dead_checks checks in a row; with train.on_dead=stop the run ends with status dead), stalled (loss at the data's unigram entropy after health.stall_after of the steps; re-judged as the run goes), spike (loss above health.spike_factor times the recent median), diverged.\",\n"
 		"      \"properties\":{\n"
-		"       \"status\":{\"type\":\"string\",\"enum\":[\"ok\",\"spike\",\"stalled\",\"dead\",\"diverged\"]},\n"
+		"       \"status\":{\"$ref\":\"#/components/schemas/Health\"},\n"
 		"       \"step\":{\"type\":\"integer\",\"format\":\"int64\",\"nullable\":true},\n"
 		"       \"reason\":{\"type\":\"string\",\"nullable\":true}\n"
 		"      }\n"

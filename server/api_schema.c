@@ -1,6 +1,7 @@
 /*
  * api_schema.c — GET /api/v1/schema: the engine's tables (schema_json: arches, norm types,
- * placements, spec fields with ranges and defaults) plus the store's run statuses. The dashboard
+ * placements, spec fields with ranges and defaults, run health findings) plus the store's run
+ * statuses. The dashboard
  * builds every list it shows from this answer, so a new norm type or spec field reaches it with
  * no edit here or in web/. Public like the OpenAPI document: it describes, it reveals no run.
  * api_schema_openapi writes the same table into the OpenAPI document's Spec schema as it is served.
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "health.h"
 #include "schema.h"
 
 static void schema_get(void *ctx, const struct http_request *req, struct http_response *r)
@@ -21,7 +23,11 @@ static void schema_get(void *ctx, const struct http_request *req, struct http_re
 	for (int i = 0; st && strcmp(store_status_name(i), "unknown") != 0; i++)
 		if (!cJSON_AddItemToArray(st, cJSON_CreateString(store_status_name(i))))
 			st = NULL;
-	if (!st) {
+	cJSON *hs = st ? cJSON_AddArrayToObject(o, "health") : NULL;
+	for (int i = 0; hs && i < HEALTH_COUNT; i++)
+		if (!cJSON_AddItemToArray(hs, cJSON_CreateString(health_name(i))))
+			hs = NULL;
+	if (!st || !hs) {
 		cJSON_Delete(o);
 		http_problem(r, 500, "internal", "out of memory", NULL, NULL, 0);
 		return;
@@ -108,8 +114,26 @@ static void field_schema(cJSON *o, const cJSON *f)
 		put(o, "description", cJSON_CreateString(desc));
 }
 
+/* {"type":"string","enum":[name(0) .. name(n-1)]}, or NULL when out of memory. */
+static cJSON *enum_schema(const char *(*name)(int), int n)
+{
+	cJSON *o = cJSON_CreateObject(), *e = cJSON_CreateArray();
+	for (int i = 0; e && i < n; i++)
+		if (!cJSON_AddItemToArray(e, cJSON_CreateString(name(i)))) {
+			cJSON_Delete(e);
+			e = NULL;
+		}
+	if (!o || !e || !cJSON_AddStringToObject(o, "type", "string") ||
+	    !cJSON_AddItemToObject(o, "enum", e)) {
+		cJSON_Delete(o);
+		cJSON_Delete(e);
+		return NULL;
+	}
+	return o;
+}
+
 /*
- * components.schemas.Spec and .Status, generated from the tables as the document is served:
+ * components.schemas.Spec, .Status and .Health, generated from the tables as the document is served:
  * every spec field with its type, range or enum and default (sections become nested object
  * schemas), and the store's run statuses. Nothing in the hand-written document repeats them.
  */
@@ -144,14 +168,6 @@ void api_schema_openapi(cJSON *doc)
 	}
 	cJSON_Delete(fields);
 	put(schemas, "Spec", spec);
-	cJSON *st = cJSON_CreateObject(), *names = cJSON_CreateArray();
-	for (int i = 0; names && strcmp(store_status_name(i), "unknown") != 0; i++)
-		cJSON_AddItemToArray(names, cJSON_CreateString(store_status_name(i)));
-	if (st && names && cJSON_AddStringToObject(st, "type", "string") &&
-	    cJSON_AddItemToObject(st, "enum", names)) {
-		put(schemas, "Status", st);
-		return;
-	}
-	cJSON_Delete(st);
-	cJSON_Delete(names);
+	put(schemas, "Status", enum_schema(store_status_name, STORE_STATUS_COUNT));
+	put(schemas, "Health", enum_schema(health_name, HEALTH_COUNT));
 }

@@ -200,6 +200,11 @@ static void test_served_ranges(void)
 		"components"), "schemas"), "Status");
 	CHECKF(cJSON_Compare(cJSON_GetObjectItem(status, "enum"), cJSON_GetObjectItem(sc.json,
 		"statuses"), 1), "OpenAPI Status enum is the store's statuses");
+	const cJSON *health = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r.json,
+		"components"), "schemas"), "Health");
+	CHECKF(cJSON_Compare(cJSON_GetObjectItem(health, "enum"), cJSON_GetObjectItem(sc.json,
+		"health"), 1) && has_string(cJSON_GetObjectItem(sc.json, "health"), "dead"),
+	       "OpenAPI Health enum is the engine's health findings");
 	dtest_reply_free(&sc);
 	dtest_reply_free(&r);
 }
