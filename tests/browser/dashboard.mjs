@@ -144,7 +144,7 @@ try {
 	await page.goto(`${base}/#/run/${runId}`);
 	await page.waitForSelector('[data-chart="loss"][data-points]', { timeout: 15000 });
 	const attr = async (name, a) => page.getAttribute(`[data-chart="${name}"]`, a).catch(() => null);
-	check(Number(await attr('loss', 'data-series')) === 2, `loss chart has 2 series (loss, val loss): ${await attr('loss', 'data-series')}`);
+	check(Number(await attr('loss', 'data-series')) === 3, `loss chart has 3 series (loss, val loss, unigram entropy): ${await attr('loss', 'data-series')}`);
 	check(Number(await attr('loss', 'data-points')) === 21, `loss chart has 21 points (step 1 and every 10 to 200): ${await attr('loss', 'data-points')}`);
 	await page.waitForSelector('[data-chart="variance-depth"][data-points]', { timeout: 10000 });
 	check(Number(await attr('variance-depth', 'data-points')) === 3, `variance vs depth: one point per layer (3): ${await attr('variance-depth', 'data-points')}`);
