@@ -113,6 +113,58 @@ static int rng_from_hex(struct rng *r, const char *hex)
 	return 0;
 }
 
+/* What one checkpoint file holds besides the layout's tensors. */
+struct ckpt_body {
+	const real *params, *m, *v;      /* host copies, [n_params] each */
+	struct st_tensor *extra;         /* more tensors after them (LN removal's state) */
+	int n_extra;
+	const char *step, *loss;         /* metadata as text */
+	const struct spec *spec;
+	const struct rng *data_rng;
+};
+
+/* Writes the file: the parameters, the AdamW moments ("optim.m.", "optim.v."), the extra
+ * tensors, and the metadata with a CRC-32C per tensor and one over the metadata. */
+static int write_file(const char *path, const struct model_layout *lay, const struct ckpt_body *b,
+		      struct nl_err *err)
+{
+	int nt = lay->n_tensors, n = 3 * nt + b->n_extra, rc;
+	char hash[65], rng[96], mcrc[16];
+	char *canon = spec_canonical(b->spec);
+	struct st_tensor *ts = nl_calloc((size_t)n, sizeof *ts);
+	/* "xxxxxxxx," per tensor: st_write lays tensors out in this array's order (file order) */
+	char *crcs = nl_malloc((size_t)n * 9 + 1);
+	if (!canon || !ts || !crcs || spec_hash(b->spec, hash) != 0) {
+		rc = nl_err_set(err, NL_ENOMEM, "out of memory writing checkpoint %s", path);
+		goto out;
+	}
+	for (int i = 0; i < nt; i++) {
+		fill_tensor(&ts[i], "", &lay->tensors[i], b->params);
+		fill_tensor(&ts[nt + i], "optim.m.", &lay->tensors[i], b->m);
+		fill_tensor(&ts[2 * nt + i], "optim.v.", &lay->tensors[i], b->v);
+	}
+	for (int k = 0; k < b->n_extra; k++)
+		ts[3 * nt + k] = b->extra[k];
+	rng_to_hex(b->data_rng, rng, sizeof rng);
+	crcs[0] = '\0';
+	for (int i = 0; i < n; i++)
+		snprintf(crcs + 9 * i, 10, "%08" PRIx32 "%s", crc32c(0, ts[i].data, ts[i].nbytes),
+			 i + 1 < n ? "," : "");
+	struct st_meta meta[] = {
+		{ "format", CKPT_FORMAT }, { "step", b->step }, { "spec", canon }, { "spec_hash", hash },
+		{ "rng.data", rng }, { "loss", b->loss }, { CKPT_CRC_TENSORS, crcs },
+		{ CKPT_CRC_META, mcrc },
+	};
+	struct meta_list ml = { meta, CKPT_NMETA };
+	snprintf(mcrc, sizeof mcrc, "%08" PRIx32, meta_crc(meta_list_get, &ml));
+	rc = st_write(path, ts, n, meta, (int)(sizeof meta / sizeof meta[0]), err);
+out:
+	nl_free(crcs);
+	nl_free(ts);
+	nl_free(canon);
+	return rc;
+}
+
 int ckpt_save(const struct trainer *t, const char *path, struct nl_err *err)
 {
 	/* downloading does not change the model; the backend's calls take it non-const because a
@@ -120,31 +172,24 @@ int ckpt_save(const struct trainer *t, const char *path, struct nl_err *err)
 	struct model *m = (struct model *)&t->model;
 	const struct model_layout *lay = &m->lay;
 	const struct model_lnr *lr = m->lnr;
-	int n = 3 * lay->n_tensors + (lr ? CKPT_LNR_TENSORS : 0), rc;
 	size_t np = lay->n_params;
+	struct st_tensor extra[CKPT_LNR_TENSORS];
 	real *lhost = lr ? nl_malloc(sizeof(real) * 4 * (size_t)lr->n_sites) : NULL;
-	char step[32], hash[65], rng[96], loss[40], mcrc[16];
-	char *canon = spec_canonical(&t->spec);
-	struct st_tensor *ts = nl_calloc((size_t)n, sizeof *ts);
 	real *host = nl_malloc(sizeof(real) * 3 * (np ? np : 1));   /* params, m, v off the device */
-	/* "xxxxxxxx," per tensor: st_write lays tensors out in this array's order (file order) */
-	char *crcs = nl_malloc((size_t)n * 9 + 1);
-	if (!canon || !ts || !host || !crcs || (lr && !lhost) || spec_hash(&t->spec, hash) != 0) {
+	char step[32], loss[40];
+	int rc;
+	if (!host || (lr && !lhost)) {
 		rc = nl_err_set(err, NL_ENOMEM, "out of memory writing checkpoint %s", path);
 		goto out;
 	}
 	model_download(m, host, m->params, np);
 	model_download(m, host + np, t->opt.m, np);
 	model_download(m, host + 2 * np, t->opt.v, np);
-	for (int i = 0; i < lay->n_tensors; i++) {
-		fill_tensor(&ts[i], "", &lay->tensors[i], host);
-		fill_tensor(&ts[lay->n_tensors + i], "optim.m.", &lay->tensors[i], host + np);
-		fill_tensor(&ts[2 * lay->n_tensors + i], "optim.v.", &lay->tensors[i], host + 2 * np);
-	}
+	memset(extra, 0, sizeof extra);
 	if (lr) {
 		lnr_pack(lr, lhost);
 		for (int k = 0; k < CKPT_LNR_TENSORS; k++) {
-			struct st_tensor *st = &ts[3 * lay->n_tensors + k];
+			struct st_tensor *st = &extra[k];
 			snprintf(st->name, sizeof st->name, "%s", ckpt_lnr_names[k]);
 			snprintf(st->dtype, sizeof st->dtype, "%s", NL_REAL_NAME);
 			st->ndim = k == 2 ? 2 : 1;
@@ -156,25 +201,12 @@ int ckpt_save(const struct trainer *t, const char *path, struct nl_err *err)
 	}
 	snprintf(step, sizeof step, "%ld", t->step);
 	snprintf(loss, sizeof loss, "%.9g", t->loss);
-	rng_to_hex(&t->data_rng, rng, sizeof rng);
-	crcs[0] = '\0';
-	for (int i = 0; i < n; i++)
-		snprintf(crcs + 9 * i, 10, "%08" PRIx32 "%s", crc32c(0, ts[i].data, ts[i].nbytes),
-			 i + 1 < n ? "," : "");
-	struct st_meta meta[] = {
-		{ "format", CKPT_FORMAT }, { "step", step }, { "spec", canon }, { "spec_hash", hash },
-		{ "rng.data", rng }, { "loss", loss }, { CKPT_CRC_TENSORS, crcs },
-		{ CKPT_CRC_META, mcrc },
-	};
-	struct meta_list ml = { meta, CKPT_NMETA };
-	snprintf(mcrc, sizeof mcrc, "%08" PRIx32, meta_crc(meta_list_get, &ml));
-	rc = st_write(path, ts, n, meta, (int)(sizeof meta / sizeof meta[0]), err);
+	struct ckpt_body b = { host, host + np, host + 2 * np, extra, lr ? CKPT_LNR_TENSORS : 0,
+			       step, loss, &t->spec, &t->data_rng };
+	rc = write_file(path, lay, &b, err);
 out:
 	nl_free(lhost);
 	nl_free(host);
-	nl_free(crcs);
-	nl_free(ts);
-	nl_free(canon);
 	return rc;
 }
 
@@ -358,42 +390,15 @@ int ckpt_load_params(struct model *m, const char *path, struct nl_err *err)
 int ckpt_save_initial(const struct model_layout *lay, const struct spec *s, const real *params,
 		      const char *path, struct nl_err *err)
 {
-	int n = 3 * lay->n_tensors, rc;
 	size_t np = lay->n_params;
-	char hash[65], rng[96], mcrc[16];
-	struct rng r;
-	char *canon = spec_canonical(s);
-	struct st_tensor *ts = nl_calloc((size_t)n, sizeof *ts);
 	real *zero = nl_calloc(np ? np : 1, sizeof(real));   /* the moments of both kinds */
-	char *crcs = nl_malloc((size_t)n * 9 + 1);
-	if (!canon || !ts || !zero || !crcs || spec_hash(s, hash) != 0) {
-		rc = nl_err_set(err, NL_ENOMEM, "out of memory writing checkpoint %s", path);
-		goto out;
-	}
-	for (int i = 0; i < lay->n_tensors; i++) {
-		fill_tensor(&ts[i], "", &lay->tensors[i], params);
-		fill_tensor(&ts[lay->n_tensors + i], "optim.m.", &lay->tensors[i], zero);
-		fill_tensor(&ts[2 * lay->n_tensors + i], "optim.v.", &lay->tensors[i], zero);
-	}
+	struct rng r;
+	if (!zero)
+		return nl_err_set(err, NL_ENOMEM, "out of memory writing checkpoint %s", path);
 	rng_seed(&r, s->seed, RNG_STREAM_DATA);   /* as trainer_init seeds it */
-	rng_to_hex(&r, rng, sizeof rng);
-	crcs[0] = '\0';
-	for (int i = 0; i < n; i++)
-		snprintf(crcs + 9 * i, 10, "%08" PRIx32 "%s", crc32c(0, ts[i].data, ts[i].nbytes),
-			 i + 1 < n ? "," : "");
-	struct st_meta meta[] = {
-		{ "format", CKPT_FORMAT }, { "step", "0" }, { "spec", canon }, { "spec_hash", hash },
-		{ "rng.data", rng }, { "loss", "nan" }, { CKPT_CRC_TENSORS, crcs },
-		{ CKPT_CRC_META, mcrc },
-	};
-	struct meta_list ml = { meta, CKPT_NMETA };
-	snprintf(mcrc, sizeof mcrc, "%08" PRIx32, meta_crc(meta_list_get, &ml));
-	rc = st_write(path, ts, n, meta, (int)(sizeof meta / sizeof meta[0]), err);
-out:
+	struct ckpt_body b = { params, zero, zero, NULL, 0, "0", "nan", s, &r };
+	int rc = write_file(path, lay, &b, err);
 	nl_free(zero);
-	nl_free(crcs);
-	nl_free(ts);
-	nl_free(canon);
 	return rc;
 }
 
