@@ -141,6 +141,22 @@ static inline int norm_span_end(int i0, int n, int d)
 	return i0 + n < d ? i0 + n : d;
 }
 
+/* RMSNorm's and CRMSNorm's first backward pass over columns [i0, i1) of one row (x̂ = x·r): the
+ * γ block sums into ag, and the row sum of dy·x̂·γ into *mhx_out. */
+static inline void norm_rms_bwd_sums(real *restrict ag, const real *restrict x,
+				     const real *restrict dy, const real *restrict g, real r, int i0,
+				     int i1, double *mhx_out)
+{
+	double mhx = 0;
+#pragma omp simd reduction(+ : mhx)
+	for (int i = i0; i < i1; i++) {
+		real dxh = dy[i] * (x[i] * r);
+		mhx += (double)(dxh * g[i]);
+		ag[i] += dxh;
+	}
+	*mhx_out += mhx;
+}
+
 /* The table, in a fixed order (index = the kind's id). */
 extern const struct norm_kind *const norm_table[];
 extern const int norm_table_len;

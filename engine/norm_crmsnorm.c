@@ -38,22 +38,6 @@ static void crms_forward(real *out, real *cache, const real *inp, const real *p,
 	}
 }
 
-/* First pass over columns [i0, i1) of one row: the γ block sums and the row sum of
- * dy·γ·ŷ into *mhx. */
-static inline void crms_bwd_sums(real *restrict ag, const real *restrict x,
-				 const real *restrict dy, const real *restrict g, real r, int i0,
-				 int i1, double *mhx_out)
-{
-	double mhx = 0;
-#pragma omp simd reduction(+ : mhx)
-	for (int i = i0; i < i1; i++) {
-		real dxh = dy[i] * (x[i] * r);
-		mhx += (double)(dxh * g[i]);
-		ag[i] += dxh;
-	}
-	*mhx_out += mhx;
-}
-
 static void crms_backward(real *dinp, double *dp, const real *dout, const real *cache,
 			  const real *inp, const real *p, int t0, int t1, int d,
 			  const struct norm_cfg *cfg)
@@ -69,11 +53,11 @@ static void crms_backward(real *dinp, double *dp, const real *dout, const real *
 		const real r = cache[2 * t], ys = cache[2 * t + 1] * r;
 		double mhx = 0;
 		if (!streaming)
-			crms_bwd_sums(acc, x, dy, g, r, 0, d, &mhx);
+			norm_rms_bwd_sums(acc, x, dy, g, r, 0, d, &mhx);
 		else
 			for (int i0 = 0; i0 < d; i0 += NORM_CHUNK) {
 				norm_prefetch(x, dy, dx, i0);
-				crms_bwd_sums(acc, x, dy, g, r, i0,
+				norm_rms_bwd_sums(acc, x, dy, g, r, i0,
 					      norm_span_end(i0, NORM_CHUNK, d), &mhx);
 			}
 		const real m = (real)(mhx / (d + 1));

@@ -28,22 +28,6 @@ static void rms_forward(real *out, real *cache, const real *inp, const real *p,
 	}
 }
 
-/* First pass over columns [i0, i1) of one row: the γ block sums and the row sum of
- * dy·x̂·γ into *mhx. */
-static inline void rms_bwd_sums(real *restrict ag, const real *restrict x,
-				const real *restrict dy, const real *restrict g, real r, int i0,
-				int i1, double *mhx_out)
-{
-	double mhx = 0;
-#pragma omp simd reduction(+ : mhx)
-	for (int i = i0; i < i1; i++) {
-		real dxh = dy[i] * (x[i] * r);
-		mhx += (double)(dxh * g[i]);
-		ag[i] += dxh;
-	}
-	*mhx_out += mhx;
-}
-
 static void rms_backward(real *dinp, double *dp, const real *dout, const real *cache,
 			 const real *inp, const real *p, int t0, int t1, int d,
 			 const struct norm_cfg *cfg)
@@ -60,11 +44,11 @@ static void rms_backward(real *dinp, double *dp, const real *dout, const real *c
 		double mhx = 0;
 		/* streaming, the first pass also fetches dx ahead for the second */
 		if (!streaming)
-			rms_bwd_sums(acc, x, dy, g, r, 0, d, &mhx);
+			norm_rms_bwd_sums(acc, x, dy, g, r, 0, d, &mhx);
 		else
 			for (int i0 = 0; i0 < d; i0 += NORM_CHUNK) {
 				norm_prefetch(x, dy, dx, i0);
-				rms_bwd_sums(acc, x, dy, g, r, i0,
+				norm_rms_bwd_sums(acc, x, dy, g, r, i0,
 					     norm_span_end(i0, NORM_CHUNK, d), &mhx);
 			}
 		const real m = (real)(mhx / d);
