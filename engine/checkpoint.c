@@ -62,6 +62,19 @@ static void fill_tensor(struct st_tensor *st, const char *prefix, const struct m
 	st->nbytes = t->len * sizeof(real);
 }
 
+/* A norm buffer (running statistics, counters, windows) under "<site>.<buffer>". */
+static void fill_buffer(struct st_tensor *st, const struct model_buffer *b, const real *base)
+{
+	memset(st, 0, sizeof *st);
+	snprintf(st->name, sizeof st->name, "%s", b->name);
+	snprintf(st->dtype, sizeof st->dtype, "%s", NL_REAL_NAME);
+	st->ndim = b->ndim;
+	st->shape[0] = b->shape[0];
+	st->shape[1] = b->shape[1];
+	st->data = base + b->off;
+	st->nbytes = b->len * sizeof(real);
+}
+
 static void rng_to_hex(const struct rng *r, char *out, size_t cap)
 {
 	uint64_t spare;
@@ -100,12 +113,13 @@ int ckpt_save(const struct trainer *t, const char *path, struct nl_err *err)
 	 * device backend keeps its queue in it */
 	struct model *m = (struct model *)&t->model;
 	const struct model_layout *lay = &m->lay;
-	int n = 3 * lay->n_tensors, rc;
+	int n = 3 * lay->n_tensors + lay->n_buffers, rc;
 	size_t np = lay->n_params;
 	char step[32], hash[65], rng[96], loss[40], mcrc[16];
 	char *canon = spec_canonical(&t->spec);
 	struct st_tensor *ts = nl_calloc((size_t)n, sizeof *ts);
-	real *host = nl_malloc(sizeof(real) * 3 * (np ? np : 1));   /* params, m, v off the device */
+	/* params, m, v and the norm buffers off the device */
+	real *host = nl_malloc(sizeof(real) * (3 * np + lay->n_buf + 1));
 	/* "xxxxxxxx," per tensor: st_write lays tensors out in this array's order (file order) */
 	char *crcs = nl_malloc((size_t)n * 9 + 1);
 	if (!canon || !ts || !host || !crcs || spec_hash(&t->spec, hash) != 0) {
@@ -115,11 +129,15 @@ int ckpt_save(const struct trainer *t, const char *path, struct nl_err *err)
 	model_download(m, host, m->params, np);
 	model_download(m, host + np, t->opt.m, np);
 	model_download(m, host + 2 * np, t->opt.v, np);
+	if (lay->n_buf)
+		model_download(m, host + 3 * np, m->bufs, lay->n_buf);
 	for (int i = 0; i < lay->n_tensors; i++) {
 		fill_tensor(&ts[i], "", &lay->tensors[i], host);
 		fill_tensor(&ts[lay->n_tensors + i], "optim.m.", &lay->tensors[i], host + np);
 		fill_tensor(&ts[2 * lay->n_tensors + i], "optim.v.", &lay->tensors[i], host + 2 * np);
 	}
+	for (int i = 0; i < lay->n_buffers; i++)
+		fill_buffer(&ts[3 * lay->n_tensors + i], &lay->buffers[i], host + 3 * np);
 	snprintf(step, sizeof step, "%ld", t->step);
 	snprintf(loss, sizeof loss, "%.9g", t->loss);
 	rng_to_hex(&t->data_rng, rng, sizeof rng);
@@ -178,6 +196,41 @@ static int load_tensors(struct model *m, struct st_file *f, const char *prefix, 
 			nl_free(tmp);
 		} else {
 			model_upload(m, base + t->off, st->data, t->len);
+		}
+	}
+	return 0;
+}
+
+/* Every norm buffer of the layout from the file into m->bufs (shapes checked). widen as above. */
+static int load_buffers(struct model *m, struct st_file *f, int widen, const char *path,
+			struct nl_err *err)
+{
+	const struct model_layout *lay = &m->lay;
+	for (int i = 0; i < lay->n_buffers; i++) {
+		const struct model_buffer *b = &lay->buffers[i];
+		const struct st_tensor *st = st_find(f, b->name);
+		if (!st)
+			return nl_err_set(err, NL_EINVAL, "%s: norm buffer %s is missing", path, b->name);
+		int wide = widen && sizeof(real) == sizeof(double) && strcmp(st->dtype, "F32") == 0 &&
+			   st->nbytes == b->len * sizeof(float);
+		if ((!wide && (strcmp(st->dtype, NL_REAL_NAME) != 0 ||
+			       st->nbytes != b->len * sizeof(real))) ||
+		    st->ndim != b->ndim || st->shape[0] != b->shape[0] ||
+		    (b->ndim == 2 && st->shape[1] != b->shape[1]))
+			return nl_err_set(err, NL_EINVAL, "%s: norm buffer %s has dtype %s and %zu bytes; "
+					  "the model needs %s and %zu", path, b->name, st->dtype,
+					  st->nbytes, NL_REAL_NAME, b->len * sizeof(real));
+		if (wide) {
+			real *tmp = nl_malloc(b->len * sizeof(real));
+			if (!tmp)
+				return nl_err_set(err, NL_ENOMEM, "out of memory reading %s", path);
+			const float *src = st->data;
+			for (size_t k = 0; k < b->len; k++)
+				tmp[k] = (real)src[k];
+			model_upload(m, m->bufs + b->off, tmp, b->len);
+			nl_free(tmp);
+		} else {
+			model_upload(m, m->bufs + b->off, st->data, b->len);
 		}
 	}
 	return 0;
@@ -271,7 +324,8 @@ int ckpt_load(struct trainer *t, const char *path, int *verified, struct nl_err 
 	struct model *m = &t->model;
 	if ((rc = load_tensors(m, f, "", m->params, 0, path, err)) ||
 	    (rc = load_tensors(m, f, "optim.m.", t->opt.m, 0, path, err)) ||
-	    (rc = load_tensors(m, f, "optim.v.", t->opt.v, 0, path, err)))
+	    (rc = load_tensors(m, f, "optim.v.", t->opt.v, 0, path, err)) ||
+	    (rc = load_buffers(m, f, 0, path, err)))
 		goto out;
 	t->step = st_step;
 	t->data_rng = r;
@@ -291,6 +345,8 @@ int ckpt_load_params(struct model *m, const char *path, struct nl_err *err)
 	rc = ckpt_verify(f, path, NULL, err);
 	if (rc == 0)
 		rc = load_tensors(m, f, "", m->params, 1, path, err);
+	if (rc == 0)
+		rc = load_buffers(m, f, 1, path, err);
 	st_close(f);
 	return rc;
 }
