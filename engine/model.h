@@ -203,6 +203,11 @@ struct model_opargs {
 /*
  * A backend owns model memory and runs ops on it. Device pointers are opaque to host code: it
  * copies through upload/download. alloc returns zeroed memory or NULL.
+ * OP_NORM_FWD / OP_NORM_BWD of a batch-statistic kind (norm.h, lay.nk->batch): the op is the
+ * whole normalization over the op's N rows in op->mode: per-channel sums over every row, the
+ * kind's serial finish, then the row pass; the site's buffers are m->bufs + site->buf_off and its
+ * per-channel scratch follows the N·cache_per_token reals of the cache. The CPU backend runs the
+ * kind's passes (norm_batch_ops); another backend implements the same two ops its own way.
  */
 struct model_backend {
 	const char *name;
