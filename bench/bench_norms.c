@@ -213,6 +213,10 @@ static void bench_shape(int N, int d, int counts, const char *what)
 		struct norm_cfg cfg = { .eps = 1e-5, .alpha0 = 1, .shift0 = 0 };
 		for (int ki = 0; ki < norm_table_len && ki < 16; ki++) {
 			const struct norm_kind *k = norm_table[ki];
+			/* batch-statistic kinds run as passes with a serial reduction in between (the
+			 * model's backend), not as one per-token kernel: not measured here */
+			if (k->batch)
+				continue;
 			double tf = time_best(pl, stream_fwd_part, &s), tb = time_best(pl, stream_bwd_part, &s);
 			bf = tf < bf ? tf : bf;
 			bb = tb < bb ? tb : bb;
@@ -245,6 +249,8 @@ static void bench_shape(int N, int d, int counts, const char *what)
 		       "stream", "bwd", nth, bound_b, bound_b, 100.0, 1e9 * bb / elems);
 		for (int ki = 0; ki < norm_table_len && ki < 16; ki++) {
 			const struct norm_kind *k = norm_table[ki];
+			if (k->batch)
+				continue;
 			int is_none = strcmp(k->name, "none") == 0;
 			double c = (double)N * k->cache_per_token;
 			/* none's backward is dinp += dout: it reads no x, so its true traffic is 3·N·d */

@@ -2,8 +2,9 @@
  * backend_cpu.c — the CPU backend: model memory is host memory from nl_calloc, upload and
  * download are copies, and every op runs on the model's pool with each thread taking its share
  * (pool_split), so one op's result does not depend on timing. Per-thread partial sums (norm
- * parameter gradients, the embedding scale, sums of squares) are reduced in thread order here,
- * which keeps results bit-reproducible for a given thread count.
+ * parameter gradients, the embedding scale, sums of squares, batch-statistic norms' per-channel
+ * sums) are reduced in thread order here, which keeps results bit-reproducible for a given
+ * thread count.
  */
 #include <string.h>
 #include <tgmath.h>
@@ -134,25 +135,124 @@ static void op_exec(void *ctx, int ith, int nth)
 	case OP_MM_BWD_W_LD: matmul_backward_weight_ld(op->o, op->o2, op->a, (int)op->n, op->b, op->N, op->C, op->OC, ith, nth); break;
 	case OP_FAKENORM_FWD:
 		pool_split(op->N, ith, nth, &r0, &r1);
-		fakenorm_forward(op->o, op->o2, op->a, m->params + op->site->off, r0, r1, lay->C, m->lnr->center, op->s);
+		fakenorm_forward(op->o, op->o2, op->a, m->params + op->site->off, r0, r1, lay->S, m->lnr->center, op->s);
 		break;
 	case OP_FAKENORM_BWD: {
 		double *dp = m->dnorm + (size_t)ith * m->dnorm_stride;
 		memset(dp, 0, sizeof(double) * m->dnorm_stride);
 		pool_split(op->N, ith, nth, &r0, &r1);
-		fakenorm_backward(op->o, dp, op->a, op->b, op->c, m->params + op->site->off, r0, r1, lay->C, m->lnr->center, op->s);
+		fakenorm_backward(op->o, dp, op->a, op->b, op->c, m->params + op->site->off, r0, r1, lay->S, m->lnr->center, op->s);
 		break;
 	}
 	case OP_NORM_STD:
 		pool_split(op->N, ith, nth, &r0, &r1);
-		op->part[ith] = norm_token_std_sum(op->a, r0, r1, lay->C, m->lnr->center, op->site->cfg.eps);
+		op->part[ith] = norm_token_std_sum(op->a, r0, r1, lay->S, m->lnr->center, op->site->cfg.eps);
 		break;
 	case OP_COUNT: break;
 	}
 }
 
+/*
+ * Batch-statistic norms (norm.h): each pass splits the rows across the pool; a stats pass leaves
+ * one block of double partials per thread in m->dnorm, which are summed here in thread order
+ * (bit-reproducible for a thread count) before the kind's serial finish runs on this thread.
+ */
+enum batch_phase { PH_FWD_STATS, PH_FWD_APPLY, PH_BWD_STATS, PH_BWD_APPLY };
+
+struct batch_job {
+	struct model *m;
+	const struct norm_batch_ops *o;
+	struct norm_batch nb;
+	enum batch_phase ph;
+};
+
+static void batch_part(void *ctx, int ith, int nth)
+{
+	struct batch_job *j = ctx;
+	struct model *m = j->m;
+	double *part = m->dnorm + (size_t)ith * m->dnorm_stride;
+	int r0, r1;
+	pool_split(j->nb.N, ith, nth, &r0, &r1);
+	switch (j->ph) {
+	case PH_FWD_STATS:
+		memset(part, 0, sizeof(double) * (size_t)j->o->n_fwd_stats * (size_t)j->nb.d);
+		j->o->fwd_stats(part, &j->nb, r0, r1);
+		break;
+	case PH_FWD_APPLY: j->o->fwd_apply(&j->nb, r0, r1); break;
+	case PH_BWD_STATS:
+		memset(part, 0, sizeof(double) * (size_t)j->o->n_bwd_stats * (size_t)j->nb.d);
+		j->o->bwd_stats(part, &j->nb, r0, r1);
+		break;
+	case PH_BWD_APPLY: j->o->bwd_apply(&j->nb, r0, r1); break;
+	}
+}
+
+/* The threads' partials summed in thread order into thread 0's block; returns it. */
+static const double *batch_reduce(struct model *m, int n)
+{
+	int nth = pool_size(m->pool);
+	double *s0 = m->dnorm;
+	for (int i = 0; i < n; i++) {
+		double s = s0[i];
+		for (int t = 1; t < nth; t++)
+			s += m->dnorm[(size_t)t * m->dnorm_stride + i];
+		s0[i] = s;
+	}
+	return s0;
+}
+
+static void batch_exec(struct model *m, struct model_opargs *op)
+{
+	const struct model_layout *lay = &m->lay;
+	const struct model_site *si = op->site;
+	struct batch_job j = { .m = m, .o = lay->nk->batch };
+	size_t tok = (size_t)op->N * (size_t)lay->nk->cache_per_token;
+	j.nb.p = m->params + si->off;
+	j.nb.buf = m->bufs + si->buf_off;
+	j.nb.N = op->N;
+	j.nb.d = lay->S;
+	j.nb.cfg = &si->cfg;
+	if (op->k == OP_NORM_FWD) {
+		j.nb.out = op->o;
+		j.nb.cache = op->o2;
+		j.nb.chan = op->o2 + tok;
+		j.nb.inp = op->a;
+		j.nb.mode = op->mode;
+		if (op->mode == NORM_MODE_EVAL) {
+			j.o->fwd_finish(&j.nb, NULL);
+		} else {
+			j.ph = PH_FWD_STATS;
+			pool_run(m->pool, batch_part, &j);
+			j.o->fwd_finish(&j.nb, batch_reduce(m, j.o->n_fwd_stats * lay->S));
+		}
+		j.ph = PH_FWD_APPLY;
+		pool_run(m->pool, batch_part, &j);
+		return;
+	}
+	/* backward: the cache (and its chan) is the forward's; the kind writes its backward
+	 * coefficients into chan */
+	j.nb.dinp = op->o;
+	j.nb.dout = op->a;
+	j.nb.cache = (real *)op->b;
+	j.nb.chan = (real *)op->b + tok;
+	j.nb.inp = op->c;
+	j.nb.dparam = m->grads + si->off;
+	j.nb.mode = NORM_MODE_TRAIN;
+	j.ph = PH_BWD_STATS;
+	pool_run(m->pool, batch_part, &j);
+	j.o->bwd_finish(&j.nb, batch_reduce(m, j.o->n_bwd_stats * lay->S));
+	if (j.o->bwd_apply) {
+		j.ph = PH_BWD_APPLY;
+		pool_run(m->pool, batch_part, &j);
+	}
+}
+
 static void cpu_exec(struct model *m, struct model_opargs *op)
 {
+	if ((op->k == OP_NORM_FWD || op->k == OP_NORM_BWD) && m->lay.nk->batch) {
+		batch_exec(m, op);
+		return;
+	}
 	pool_run(m->pool, op_exec, op);
 	int nth = pool_size(m->pool);
 	if (op->k == OP_NORM_BWD || op->k == OP_FAKENORM_BWD) {

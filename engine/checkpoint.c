@@ -81,6 +81,19 @@ static void fill_tensor(struct st_tensor *st, const char *prefix, const struct m
 	st->nbytes = t->len * sizeof(real);
 }
 
+/* A norm buffer (running statistics, counters, windows) under "<site>.<buffer>". */
+static void fill_buffer(struct st_tensor *st, const struct model_buffer *b, const real *base)
+{
+	memset(st, 0, sizeof *st);
+	snprintf(st->name, sizeof st->name, "%s", b->name);
+	snprintf(st->dtype, sizeof st->dtype, "%s", NL_REAL_NAME);
+	st->ndim = b->ndim;
+	st->shape[0] = b->shape[0];
+	st->shape[1] = b->shape[1];
+	st->data = base + b->off;
+	st->nbytes = b->len * sizeof(real);
+}
+
 static void rng_to_hex(const struct rng *r, char *out, size_t cap)
 {
 	uint64_t spare;
@@ -173,23 +186,29 @@ int ckpt_save(const struct trainer *t, const char *path, struct nl_err *err)
 	const struct model_layout *lay = &m->lay;
 	const struct model_lnr *lr = m->lnr;
 	size_t np = lay->n_params;
-	struct st_tensor extra[CKPT_LNR_TENSORS];
+	/* after the parameters and moments: the norm buffers, then LN removal's state */
+	int n_extra = lay->n_buffers + (lr ? CKPT_LNR_TENSORS : 0);
+	struct st_tensor *extra = nl_calloc((size_t)n_extra + 1, sizeof *extra);
 	real *lhost = lr ? nl_malloc(sizeof(real) * 4 * (size_t)lr->n_sites) : NULL;
-	real *host = nl_malloc(sizeof(real) * 3 * (np ? np : 1));   /* params, m, v off the device */
+	/* params, m, v and the norm buffers off the device */
+	real *host = nl_malloc(sizeof(real) * (3 * np + lay->n_buf + 1));
 	char step[32], loss[40];
 	int rc;
-	if (!host || (lr && !lhost)) {
+	if (!extra || !host || (lr && !lhost)) {
 		rc = nl_err_set(err, NL_ENOMEM, "out of memory writing checkpoint %s", path);
 		goto out;
 	}
 	model_download(m, host, m->params, np);
 	model_download(m, host + np, t->opt.m, np);
 	model_download(m, host + 2 * np, t->opt.v, np);
-	memset(extra, 0, sizeof extra);
+	if (lay->n_buf)
+		model_download(m, host + 3 * np, m->bufs, lay->n_buf);
+	for (int i = 0; i < lay->n_buffers; i++)
+		fill_buffer(&extra[i], &lay->buffers[i], host + 3 * np);
 	if (lr) {
 		lnr_pack(lr, lhost);
 		for (int k = 0; k < CKPT_LNR_TENSORS; k++) {
-			struct st_tensor *st = &extra[k];
+			struct st_tensor *st = &extra[lay->n_buffers + k];
 			snprintf(st->name, sizeof st->name, "%s", ckpt_lnr_names[k]);
 			snprintf(st->dtype, sizeof st->dtype, "%s", NL_REAL_NAME);
 			st->ndim = k == 2 ? 2 : 1;
@@ -201,10 +220,11 @@ int ckpt_save(const struct trainer *t, const char *path, struct nl_err *err)
 	}
 	snprintf(step, sizeof step, "%ld", t->step);
 	snprintf(loss, sizeof loss, "%.9g", t->loss);
-	struct ckpt_body b = { host, host + np, host + 2 * np, extra, lr ? CKPT_LNR_TENSORS : 0,
-			       step, loss, &t->spec, &t->data_rng };
+	struct ckpt_body b = { host, host + np, host + 2 * np, extra, n_extra, step, loss, &t->spec,
+			       &t->data_rng };
 	rc = write_file(path, lay, &b, err);
 out:
+	nl_free(extra);
 	nl_free(lhost);
 	nl_free(host);
 	return rc;
@@ -245,6 +265,41 @@ static int load_tensors(struct model *m, struct st_file *f, const char *prefix, 
 			nl_free(tmp);
 		} else {
 			model_upload(m, base + t->off, st->data, t->len);
+		}
+	}
+	return 0;
+}
+
+/* Every norm buffer of the layout from the file into m->bufs (shapes checked). widen as above. */
+static int load_buffers(struct model *m, struct st_file *f, int widen, const char *path,
+			struct nl_err *err)
+{
+	const struct model_layout *lay = &m->lay;
+	for (int i = 0; i < lay->n_buffers; i++) {
+		const struct model_buffer *b = &lay->buffers[i];
+		const struct st_tensor *st = st_find(f, b->name);
+		if (!st)
+			return nl_err_set(err, NL_EINVAL, "%s: norm buffer %s is missing", path, b->name);
+		int wide = widen && sizeof(real) == sizeof(double) && strcmp(st->dtype, "F32") == 0 &&
+			   st->nbytes == b->len * sizeof(float);
+		if ((!wide && (strcmp(st->dtype, NL_REAL_NAME) != 0 ||
+			       st->nbytes != b->len * sizeof(real))) ||
+		    st->ndim != b->ndim || st->shape[0] != b->shape[0] ||
+		    (b->ndim == 2 && st->shape[1] != b->shape[1]))
+			return nl_err_set(err, NL_EINVAL, "%s: norm buffer %s has dtype %s and %zu bytes; "
+					  "the model needs %s and %zu", path, b->name, st->dtype,
+					  st->nbytes, NL_REAL_NAME, b->len * sizeof(real));
+		if (wide) {
+			real *tmp = nl_malloc(b->len * sizeof(real));
+			if (!tmp)
+				return nl_err_set(err, NL_ENOMEM, "out of memory reading %s", path);
+			const float *src = st->data;
+			for (size_t k = 0; k < b->len; k++)
+				tmp[k] = (real)src[k];
+			model_upload(m, m->bufs + b->off, tmp, b->len);
+			nl_free(tmp);
+		} else {
+			model_upload(m, m->bufs + b->off, st->data, b->len);
 		}
 	}
 	return 0;
@@ -360,7 +415,8 @@ int ckpt_load(struct trainer *t, const char *path, int *verified, struct nl_err 
 	struct model *m = &t->model;
 	if ((rc = load_tensors(m, f, "", m->params, 0, path, err)) ||
 	    (rc = load_tensors(m, f, "optim.m.", t->opt.m, 0, path, err)) ||
-	    (rc = load_tensors(m, f, "optim.v.", t->opt.v, 0, path, err)))
+	    (rc = load_tensors(m, f, "optim.v.", t->opt.v, 0, path, err)) ||
+	    (rc = load_buffers(m, f, 0, path, err)))
 		goto out;
 	if (m->lnr && (rc = load_lnr(m->lnr, f, path, err)) != 0)
 		goto out;
@@ -383,6 +439,8 @@ int ckpt_load_params(struct model *m, const char *path, struct nl_err *err)
 	rc = ckpt_verify(f, path, NULL, err);
 	if (rc == 0)
 		rc = load_tensors(m, f, "", m->params, 1, path, err);
+	if (rc == 0)
+		rc = load_buffers(m, f, 1, path, err);
 	st_close(f);
 	return rc;
 }

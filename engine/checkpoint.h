@@ -1,7 +1,8 @@
 /*
  * checkpoint.h — a trainer's whole state in one safetensors file: every parameter under its
  * PyTorch-style name (see model.h), the AdamW moments as "optim.m.<name>" / "optim.v.<name>",
- * and metadata: format, step, the canonical spec and its hash, the data RNG state. Writes are
+ * the norm buffers (batch-statistic kinds: running statistics, counters, windows) as
+ * "<site>.<buffer>" (e.g. "blocks.0.norm1.running_mean"), and metadata: format, step, the canonical spec and its hash, the data RNG state. Writes are
  * atomic (temp file + rename). Loading checks the spec hash and every shape, so a resumed run
  * continues bit-identically or refuses to start.
  *
@@ -40,8 +41,8 @@ int ckpt_load(struct trainer *t, const char *path, int *verified, struct nl_err 
 int ckpt_verify(const struct st_file *f, const char *path, int *verified, struct nl_err *err);
 
 /*
- * Loads only the parameters of a checkpoint (or of a `normlab grads` file) into model m (whose
- * layout must match), for `normlab grads --ckpt`. The double build also accepts F32 tensors, so
+ * Loads only the parameters (and the norm buffers, which a batch-statistic norm's forward reads)
+ * of a checkpoint (or of a `normlab grads` file) into model m (whose layout must match), for `normlab grads --ckpt`. The double build also accepts F32 tensors, so
  * it can compute reference gradients at a float run's parameters. Returns 0 or a negative
  * nl_code.
  */

@@ -98,6 +98,17 @@ static int add_site(struct layout_builder *lb, const char *name, int block, int 
 	si->cfg.eps = s->norm.eps;
 	si->cfg.alpha0 = alpha0;
 	si->cfg.shift0 = s->norm.shift0;
+	si->cfg.momentum = s->norm.momentum;
+	si->cfg.pn_alpha_fwd = s->norm.pn.alpha_fwd;
+	si->cfg.pn_alpha_bkw = s->norm.pn.alpha_bkw;
+	si->cfg.pn_warmup = s->norm.pn.warmup;
+	si->cfg.pn_groups = s->norm.pn.groups;
+	si->cfg.un_window = s->norm.un.window;
+	si->cfg.un_warmup = s->norm.un.warmup;
+	si->cfg.un_r_free_after = s->norm.un.r_free_after;
+	si->cfg.un_outlier = s->norm.un.outlier_filtration;
+	si->cfg.un_momentum = s->norm.un.momentum;
+	si->cfg.un_r_max = s->norm.un.r_max;
 	char tname[MODEL_NAME_MAX];
 	for (int i = 0; i < k->n_tensors; i++) {
 		if (snprintf(tname, sizeof tname, "%s.%s", name, k->tensors[i].name) >= (int)sizeof tname) {
@@ -108,6 +119,33 @@ static int add_site(struct layout_builder *lb, const char *name, int block, int 
 				 MODEL_ROLE_NORM, 0, block);
 		if (!lb->failed)
 			lay->tensors[lay->n_tensors - 1].site = idx;
+	}
+	si->buf_off = lay->n_buf;
+	for (int i = 0; i < k->n_buffers; i++) {
+		if (lay->n_buffers == lb->buf_cap) {
+			int ncap = lb->buf_cap ? 2 * lb->buf_cap : 32;
+			struct model_buffer *nb = nl_realloc(lay->buffers, sizeof *nb * (size_t)ncap);
+			if (!nb) {
+				lb->failed = 1;
+				return -1;
+			}
+			lay->buffers = nb;
+			lb->buf_cap = ncap;
+		}
+		struct model_buffer *bf = &lay->buffers[lay->n_buffers++];
+		memset(bf, 0, sizeof *bf);
+		if (snprintf(bf->name, sizeof bf->name, "%s.%s", name, k->buffers[i].name) >=
+		    (int)sizeof bf->name) {
+			lb->failed = 1;
+			return -1;
+		}
+		bf->len = norm_buffer_len(k, i, lay->S, &si->cfg);
+		bf->off = lay->n_buf;
+		bf->site = idx;
+		bf->ndim = k->buffers[i].shape == NORM_BUF_WINDOW_D ? 2 : 1;
+		bf->shape[0] = bf->ndim == 2 ? si->cfg.un_window : (int)bf->len;
+		bf->shape[1] = bf->ndim == 2 ? lay->S : 0;
+		lay->n_buf += bf->len;
 	}
 	return idx;
 }
@@ -213,10 +251,13 @@ void model_layout_free(struct model_layout *lay)
 	nl_free(lay->tensors);
 	nl_free(lay->sites);
 	nl_free(lay->blocks);
+	nl_free(lay->buffers);
 	lay->tensors = NULL;
 	lay->sites = NULL;
 	lay->blocks = NULL;
-	lay->n_tensors = lay->n_sites = 0;
+	lay->buffers = NULL;
+	lay->n_tensors = lay->n_sites = lay->n_buffers = 0;
+	lay->n_buf = 0;
 }
 
 int model_tensor_find(const struct model_layout *lay, const char *name)
@@ -225,6 +266,11 @@ int model_tensor_find(const struct model_layout *lay, const char *name)
 		if (strcmp(lay->tensors[i].name, name) == 0)
 			return i;
 	return -1;
+}
+
+size_t model_site_cache_reals(const struct model_layout *lay)
+{
+	return (size_t)lay->N * (size_t)lay->nk->cache_per_token + norm_chan_reals(lay->nk, lay->S);
 }
 
 int model_loss_rows(const struct model_layout *lay)
@@ -251,29 +297,31 @@ static size_t carve(struct model *m, int nth, real *base)
 	const struct model_layout *lay = &m->lay;
 	const struct model_arch *ar = lay->arch;
 	size_t N = (size_t)lay->N, C = lay->S;   /* the stream's width */
-	size_t cpt = (size_t)lay->nk->cache_per_token;
+	/* a site's cache: per-token reals, then the per-channel scratch (none for per-token kinds,
+	 * so their activations lie where they always did) */
+	size_t sc = model_site_cache_reals(lay);
 	struct carver cv = { .base = base };
 	m->resid = model_take(&cv, (size_t)(lay->L + 1) * N * C);
 	if (lay->site_emb >= 0) {
 		m->emb = model_take(&cv, N * C);
-		m->cemb = model_take(&cv, N * cpt);
+		m->cemb = model_take(&cv, sc);
 	}
 	for (int l = 0; l < lay->L; l++) {
 		struct model_block_acts *a = &m->ba[l];
 		const struct model_block *bk = &lay->blocks[l];
 		struct model_sub *s0 = &a->sub[0], *s1 = &a->sub[1];
-		real *n1 = model_take(&cv, N * C), *c1 = model_take(&cv, N * cpt);
+		real *n1 = model_take(&cv, N * C), *c1 = model_take(&cv, sc);
 		ar->carve_branch(&cv, m, l, 0);
 		s0->f = model_take(&cv, N * C);
 		real *h = model_take(&cv, N * C);
-		real *n2 = model_take(&cv, N * C), *c2 = model_take(&cv, N * cpt);
+		real *n2 = model_take(&cv, N * C), *c2 = model_take(&cv, sc);
 		ar->carve_branch(&cv, m, l, 1);
 		s1->f = model_take(&cv, N * C);
 		if (bk->kind == MODEL_BLOCK_PERI) {
 			s0->fo = model_take(&cv, N * C);
-			s0->cfo = model_take(&cv, N * cpt);
+			s0->cfo = model_take(&cv, sc);
 			s1->fo = model_take(&cv, N * C);
-			s1->cfo = model_take(&cv, N * cpt);
+			s1->cfo = model_take(&cv, sc);
 		}
 		real *h2 = bk->kind == MODEL_BLOCK_POST ? model_take(&cv, N * C) : NULL;
 		s0->x = m->resid ? m->resid + (size_t)l * N * C : NULL;
@@ -295,7 +343,7 @@ static size_t carve(struct model *m, int nth, real *base)
 	}
 	if (lay->site_f >= 0) {
 		m->nf = model_take(&cv, N * C);
-		m->cf = model_take(&cv, N * cpt);
+		m->cf = model_take(&cv, sc);
 	}
 	ar->carve_head(&cv, m);
 	m->dres[0] = model_take(&cv, N * C);
@@ -345,10 +393,10 @@ static void bind_sites(struct model *m)
 	}
 }
 
+/* Per-thread double partials a norm op needs: parameter gradients, or a batch kind's sums. */
 static size_t max_norm_params(const struct model_layout *lay)
 {
-	size_t n = norm_param_count(lay->nk, lay->S);
-	return n ? n : 1;
+	return norm_partials(lay->nk, lay->S);
 }
 
 int model_init(struct model *m, const struct spec *s, struct nl_err *err)
@@ -380,6 +428,8 @@ int model_init(struct model *m, const struct spec *s, struct nl_err *err)
 	if (!m->ba || !m->dnorm || !m->dres_norm || !m->hloss || !m->hlogits || !m->htargets)
 		goto oom;
 	m->params = m->be->alloc(sizeof(real) * lay->n_params);
+	if (lay->n_buf && !(m->bufs = m->be->alloc(sizeof(real) * lay->n_buf)))
+		goto oom;
 	m->grads = m->be->alloc(sizeof(real) * lay->n_params);
 	m->acts = m->be->alloc(sizeof(real) * model_act_reals(lay, nth));
 	m->tokens = m->be->alloc(sizeof(int) * 2 * N);
@@ -406,6 +456,7 @@ void model_free(struct model *m)
 	model_lnr_free(m);
 	if (m->be) {
 		m->be->release(m->params);
+		m->be->release(m->bufs);
 		m->be->release(m->grads);
 		m->be->release(m->acts);
 		m->be->release(m->tokens);
@@ -470,6 +521,21 @@ void model_init_params(struct model *m, const struct spec *s, struct rng *r)
 		norm_param_init(lay->nk, p + lay->sites[i].off, lay->S, &lay->sites[i].cfg);
 	model_upload(m, m->params, p, lay->n_params);
 	nl_free(p);
+	model_init_buffers(m);
+}
+
+void model_init_buffers(struct model *m)
+{
+	struct model_layout *lay = &m->lay;
+	if (!lay->n_buf)
+		return;
+	real *b = nl_calloc(lay->n_buf, sizeof(real));
+	if (!b)
+		return;   /* as model_init_params: model_init allocated more than this */
+	for (int i = 0; i < lay->n_sites; i++)
+		norm_buffer_init(lay->nk, b + lay->sites[i].buf_off, lay->S, &lay->sites[i].cfg);
+	model_upload(m, m->bufs, b, lay->n_buf);
+	nl_free(b);
 }
 
 void model_zero_grad(struct model *m)
@@ -604,7 +670,7 @@ static void norm_fwd_path(struct model *m, int site, int path, real *out, real *
 {
 	const struct lnr_site *ls = m->lnr ? &m->lnr->site[site] : NULL;
 	struct model_opargs op = { .k = OP_NORM_FWD, .o = out, .o2 = cache, .a = inp,
-				   .site = &m->lay.sites[site], .N = m->lay.N };
+				   .site = &m->lay.sites[site], .N = m->lay.N, .mode = m->norm_mode };
 	if (ls && ls->fake[path]) {
 		op.k = OP_FAKENORM_FWD;
 		op.s = 1 / ls->sigma[path];
@@ -745,7 +811,13 @@ static void sub_bwd(struct model *m, int l, int b, const real *dy, real *dx)
 
 double model_forward(struct model *m, int for_backward)
 {
+	return model_forward_mode(m, for_backward, for_backward ? NORM_MODE_TRAIN : NORM_MODE_EVAL);
+}
+
+double model_forward_mode(struct model *m, int for_backward, enum norm_mode mode)
+{
 	struct model_layout *lay = &m->lay;
+	m->norm_mode = mode;
 	size_t n = (size_t)lay->N * lay->S;
 	real *x0 = lay->site_emb >= 0 ? m->emb : m->resid;
 	lay->arch->embed_fwd(m, x0);

@@ -86,7 +86,18 @@ struct model_site {
 	size_t off;                  /* parameters (norm_param_count reals) */
 	struct norm_cfg cfg;
 	const real *input;           /* [N,C] the norm's input (set when activations are carved) */
-	real *cache;                 /* [N,cache_per_token] */
+	real *cache;                 /* [N,cache_per_token], then norm_chan_reals of per-channel
+				      * scratch (batch-statistic kinds: chan in norm.h) */
+	size_t buf_off;              /* its buffers (norm_buffer_count reals) in model.bufs */
+};
+
+/* A norm buffer of one site (norm.h): checkpoint name "<site>.<buffer>", never optimized. */
+struct model_buffer {
+	char name[MODEL_NAME_MAX];
+	size_t off, len;     /* in reals, inside model.bufs */
+	int ndim;
+	int shape[2];
+	int site;
 };
 
 #define MODEL_BRANCH_W 6     /* parameter offsets one branch may keep */
@@ -122,6 +133,9 @@ struct model_layout {
 	int n_tensors;
 	struct model_site *sites;       /* n_sites entries, owned */
 	int n_sites;
+	struct model_buffer *buffers;   /* n_buffers entries, owned (none for per-token kinds) */
+	int n_buffers;
+	size_t n_buf;                   /* reals of all buffers */
 	int site_emb, site_f;           /* indices, -1 where absent */
 	size_t e[4];                    /* the architecture's embedding parameters (offsets) */
 	size_t escale, head, head_b;    /* head == the token embedding when tied */
@@ -194,6 +208,7 @@ struct model_opargs {
 	long n;
 	real s;
 	const struct model_site *site;
+	enum norm_mode mode;             /* OP_NORM_FWD: train / eval / batch (norm.h) */
 	struct model *m;
 	const void *extra;               /* OP_ADAMW: its parameters */
 	double part[POOL_MAX_THREADS];   /* per-thread partials (embedding scale, sums of squares) */
@@ -202,6 +217,11 @@ struct model_opargs {
 /*
  * A backend owns model memory and runs ops on it. Device pointers are opaque to host code: it
  * copies through upload/download. alloc returns zeroed memory or NULL.
+ * OP_NORM_FWD / OP_NORM_BWD of a batch-statistic kind (norm.h, lay.nk->batch): the op is the
+ * whole normalization over the op's N rows in op->mode: per-channel sums over every row, the
+ * kind's serial finish, then the row pass; the site's buffers are m->bufs + site->buf_off and its
+ * per-channel scratch follows the N·cache_per_token reals of the cache. The CPU backend runs the
+ * kind's passes (norm_batch_ops); another backend implements the same two ops its own way.
  */
 struct model_backend {
 	const char *name;
@@ -220,6 +240,8 @@ struct model {
 	const struct model_backend *be;
 	struct pool *pool;          /* owned */
 	real *params;               /* [n_params] device memory */
+	real *bufs;                 /* [n_buf] norm buffers, device memory (NULL when none) */
+	enum norm_mode norm_mode;   /* the mode of the forward in progress */
 	real *grads;                /* [n_params] device memory */
 	real *acts;                 /* one allocation, carved below; device memory */
 	int *tokens, *targets;      /* text: [N] each; images: targets [B] (one allocation) */
@@ -292,6 +314,8 @@ void model_layout_free(struct model_layout *lay);
 size_t model_act_reals(const struct model_layout *lay, int nth);
 /* Index of the tensor named `name`, or -1. */
 int model_tensor_find(const struct model_layout *lay, const char *name);
+/* Reals of one site's cache: N·cache_per_token plus its per-channel scratch. */
+size_t model_site_cache_reals(const struct model_layout *lay);
 /* Rows of the batch the loss is over: tokens (text) or images. */
 int model_loss_rows(const struct model_layout *lay);
 
@@ -299,12 +323,20 @@ int model_loss_rows(const struct model_layout *lay);
 int model_init(struct model *m, const struct spec *s, struct nl_err *err);
 void model_free(struct model *m);
 
-/* Initial values per the tensor table, drawn in table order from r. */
+/* Initial values per the tensor table, drawn in table order from r; norm buffers to their
+ * initial values too. */
 void model_init_params(struct model *m, const struct spec *s, struct rng *r);
+/* Norm buffers (running statistics, counters, windows) to their initial values. */
+void model_init_buffers(struct model *m);
 
 /* Forward over the batch in device memory. Returns the mean loss. With for_backward, the logits
- * become dlogits for model_backward; otherwise logits stay as they are. */
+ * become dlogits for model_backward; otherwise logits stay as they are. A forward for backward
+ * is a training forward (NORM_MODE_TRAIN: batch statistics, norm buffers updated); any other is
+ * an evaluation (NORM_MODE_EVAL: running statistics, buffers untouched). */
 double model_forward(struct model *m, int for_backward);
+/* The same in an explicit norm mode (norm.h), e.g. NORM_MODE_BATCH: train-mode statistics
+ * without touching the buffers. */
+double model_forward_mode(struct model *m, int for_backward, enum norm_mode mode);
 /* Backward from the fused dlogits; ACCUMULATES into m->grads (zero them first). */
 void model_backward(struct model *m);
 void model_zero_grad(struct model *m);
@@ -325,7 +357,7 @@ real model_grad_get(struct model *m, size_t i);
 /* Internal to the core and the architectures (model.c, arch_*.c). */
 struct layout_builder {
 	struct model_layout *lay;
-	int cap, site_cap;
+	int cap, site_cap, buf_cap;
 	int failed;
 };
 size_t model_add_tensor(struct layout_builder *lb, const char *name, int ndim, int d0, int d1,

@@ -6,6 +6,12 @@
  * allocation, laid out as the tensors the kind declares, in declaration order (γ [d], β [d],
  * α [1], s [1] as the kind has them). Kernels are pure functions over flat arrays: no I/O, no
  * allocation, no globals; each call handles a token range, so callers split rows across threads.
+ *
+ * Batch-statistic kinds (batchnorm, powernorm, un) also declare buffers (running statistics,
+ * counters, windows: saved in checkpoints, never optimized), behave differently in training and
+ * evaluation (enum norm_mode), and reduce over every row of the batch: they give passes
+ * (struct norm_batch_ops) instead of one per-token forward/backward. All of it is optional and
+ * zero for per-token kinds.
  */
 #ifndef NORM_H
 #define NORM_H
@@ -27,6 +33,94 @@ struct norm_cfg {
 	double eps;
 	double alpha0;  /* DyT/Derf initial α for this site */
 	double shift0;  /* Derf initial s */
+	/* batch-statistic kinds (NORMS.md §5, §6, §10); the spec's norm.momentum, norm.pn.*,
+	 * norm.un.* */
+	double momentum;        /* batchnorm: weight of the new batch (PyTorch's 0.1) */
+	double pn_alpha_fwd, pn_alpha_bkw;
+	long pn_warmup;
+	int pn_groups;
+	int un_window;          /* W_f = W_b */
+	long un_warmup, un_r_free_after;
+	int un_outlier;         /* adaptive outlier filtration on */
+	double un_momentum, un_r_max;
+};
+
+/*
+ * Train vs eval. A forward runs in one mode; kinds without buffers or batch statistics ignore it.
+ * TRAIN is one training iteration: batch statistics, buffers updated (counters, running
+ * statistics). EVAL uses the running statistics and touches no buffer; its output for a row does
+ * not depend on the other rows. BATCH computes exactly what TRAIN would (as if this were the next
+ * iteration) but writes no buffer: a train-mode number without side effects (the train-mode
+ * validation loss, finite differences in the gradient checks).
+ */
+enum norm_mode {
+	NORM_MODE_EVAL,
+	NORM_MODE_TRAIN,
+	NORM_MODE_BATCH,
+};
+
+/*
+ * A buffer: per-instance state that is not a parameter (no optimizer, no gradient) but is saved
+ * in checkpoints under "<site>.<name>" and shown by `normlab grads`. Stored as reals; counters
+ * are integers held exactly (a float holds every integer up to 2^24, above train.steps' cap).
+ */
+enum norm_buffer_shape {
+	NORM_BUF_D,          /* [d] */
+	NORM_BUF_SCALAR,     /* [1] */
+	NORM_BUF_WINDOW_D,   /* [cfg->un_window, d] */
+};
+
+struct norm_buffer {
+	const char *name;    /* "running_mean", "iters", ... */
+	enum norm_buffer_shape shape;
+	double init;
+};
+
+#define NORM_MAX_BUFFERS 8
+#define NORM_MAX_PROBES 8
+#define NORM_MAX_HPARAMS 8
+
+/*
+ * One call of a batch-statistic kind: everything its passes read and write. Rows are tokens
+ * (N = B·T, every token of the batch; vit: patches and cls). chan is per-site scratch that lives
+ * from a forward to the backward after it (per-channel statistics and coefficients; the kind
+ * lays it out, chan_per_channel·d + chan_scalars reals). dparam ACCUMULATES (+=) the parameter
+ * gradients; dinp ACCUMULATES the input gradient.
+ */
+struct norm_batch {
+	real *out;                 /* [N,d] forward output */
+	real *cache;               /* [N,cache_per_token] */
+	const real *inp;           /* [N,d] the forward's input */
+	const real *p;             /* parameters */
+	real *buf;                 /* the instance's buffers, back to back (norm_buffer_offset) */
+	real *chan;                /* per-channel scratch, see above */
+	real *dinp;                /* [N,d] backward */
+	const real *dout;          /* [N,d] backward: ∂L/∂y */
+	real *dparam;              /* gradients of p (+=) */
+	int N, d;
+	enum norm_mode mode;
+	const struct norm_cfg *cfg;
+};
+
+/*
+ * The passes of a batch-statistic kind. A forward is: stats over row ranges (each range ADDS
+ * per-channel double partial sums, n_fwd_stats·d of them, into part; the caller sums the ranges'
+ * partials in a fixed order), then finish once on the sums of all N rows (serial: coefficients
+ * into chan; TRAIN updates the buffers), then apply over row ranges (out, cache). EVAL skips the
+ * stats pass (sum is NULL): finish takes its coefficients from the buffers. A backward is the
+ * same with bwd_stats/bwd_finish/bwd_apply; bwd_finish adds the parameter gradients and updates
+ * buffers the backward owns (PowerNorm's Γ, UN's gradient window); bwd_apply may be NULL when
+ * bwd_stats already wrote dinp. Each pass function handles only its rows [t0, t1): no I/O, no
+ * allocation, no globals, so a backend may run ranges on any threads (or ports them as ops).
+ */
+struct norm_batch_ops {
+	int n_fwd_stats, n_bwd_stats;
+	void (*fwd_stats)(double *part, const struct norm_batch *b, int t0, int t1);
+	void (*fwd_finish)(const struct norm_batch *b, const double *sum);
+	void (*fwd_apply)(const struct norm_batch *b, int t0, int t1);
+	void (*bwd_stats)(double *part, const struct norm_batch *b, int t0, int t1);
+	void (*bwd_finish)(const struct norm_batch *b, const double *sum);
+	void (*bwd_apply)(const struct norm_batch *b, int t0, int t1);
 };
 
 enum norm_tensor_shape {
@@ -80,6 +174,25 @@ struct norm_kind {
 	 * d_model − 1, and the kind knows the full width is d + 1. 0 for every other kind.
 	 */
 	int compressed;
+
+	/* ---- optional (zero for per-token kinds): buffers, batch statistics, probes ---- */
+	int n_buffers;
+	struct norm_buffer buffers[NORM_MAX_BUFFERS];
+	/* Non-NULL: a batch-statistic kind. forward/backward above are then NULL; the backend runs
+	 * these passes instead, and pre_affine gets the site's chan as its cache_row. */
+	const struct norm_batch_ops *batch;
+	int chan_per_channel, chan_scalars;   /* the size of chan */
+	int approx_backward;      /* 1: the backward is the paper's approximation, not the exact
+				   * gradient (gradient checks compare it with a reference instead) */
+	/* Spec keys of the hyper-parameters this kind reads beyond norm.eps (NULL-terminated): the
+	 * schema lists them, and the canonical spec carries them only for this kind. */
+	const char *hparams[NORM_MAX_HPARAMS];
+	/* Per-site diagnostics after a training forward (train.c logs "<slot>.<name>" per depth and
+	 * "<site>.<name>" for outer sites): v[i] for probe_names[i], from chan and the buffers. */
+	int n_probes;
+	const char *probe_names[NORM_MAX_PROBES];
+	void (*probe)(double *v, const real *chan, const real *buf, int d,
+		      const struct norm_cfg *cfg);
 };
 
 /*
@@ -178,5 +291,27 @@ void norm_param_init(const struct norm_kind *k, real *p, int d, const struct nor
 
 /* Offset (in reals) of the tensor called `name` inside an instance, or -1 if the kind has none. */
 long norm_tensor_offset(const struct norm_kind *k, const char *name, int d);
+
+/* Buffers: reals in buffer i, in all of an instance's buffers, offset of buffer `name` (-1 if
+ * none), and their initial values into buf. */
+size_t norm_buffer_len(const struct norm_kind *k, int i, int d, const struct norm_cfg *cfg);
+size_t norm_buffer_count(const struct norm_kind *k, int d, const struct norm_cfg *cfg);
+long norm_buffer_offset(const struct norm_kind *k, const char *name, int d,
+			const struct norm_cfg *cfg);
+void norm_buffer_init(const struct norm_kind *k, real *buf, int d, const struct norm_cfg *cfg);
+
+/* Reals of per-channel scratch (chan) one site of kind k needs at width d; 0 per-token kinds. */
+size_t norm_chan_reals(const struct norm_kind *k, int d);
+
+/* The double partials a pass needs per thread: max(parameter count, stats·d). */
+size_t norm_partials(const struct norm_kind *k, int d);
+
+/*
+ * A whole forward / backward of a batch kind over all b->N rows on the calling thread, with
+ * `sum` scratch of norm_partials doubles (for tests and references; the backend splits the
+ * passes across its threads itself). The backward follows the forward it belongs to.
+ */
+void norm_batch_forward_serial(const struct norm_kind *k, const struct norm_batch *b, double *sum);
+void norm_batch_backward_serial(const struct norm_kind *k, const struct norm_batch *b, double *sum);
 
 #endif

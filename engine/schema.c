@@ -58,6 +58,18 @@ static cJSON *norm_json(const struct norm_kind *k)
 	}
 	if (k->wants_embed_scale)
 		cJSON_AddItemToArray(hp, cJSON_CreateString("norm.embed_scale"));
+	for (int i = 0; i < NORM_MAX_HPARAMS && k->hparams[i]; i++)
+		cJSON_AddItemToArray(hp, cJSON_CreateString(k->hparams[i]));
+	/* batch-statistic kinds: buffers (checkpointed, not optimized), their train/eval split and
+	 * the per-site probes they log */
+	cJSON_AddBoolToObject(o, "batch_statistics", k->batch != NULL);
+	cJSON_AddBoolToObject(o, "approx_backward", k->approx_backward != 0);
+	cJSON *bs = cJSON_AddArrayToObject(o, "buffers");
+	for (int i = 0; bs && i < k->n_buffers; i++)
+		cJSON_AddItemToArray(bs, cJSON_CreateString(k->buffers[i].name));
+	cJSON *pr = cJSON_AddArrayToObject(o, "probes");
+	for (int i = 0; pr && i < k->n_probes; i++)
+		cJSON_AddItemToArray(pr, cJSON_CreateString(k->probe_names[i]));
 	return o;
 }
 

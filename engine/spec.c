@@ -41,11 +41,12 @@
 
 enum spec_sec {
 	SEC_ROOT, SEC_MODEL, SEC_NORM, SEC_ALPHA0, SEC_DATA, SEC_TRAIN, SEC_PROBE, SEC_HEALTH,
-	SEC_LNREMOVE, SEC_N
+	SEC_LNREMOVE, SEC_PN, SEC_UN, SEC_N
 };
 
 static const char *const spec_sec_pointer[SEC_N] = {
 	"", "/model", "/norm", "/norm/alpha0", "/data", "/train", "/probe", "/health", "/lnremove",
+	"/norm/pn", "/norm/un",
 };
 
 enum spec_ftype {
@@ -71,6 +72,10 @@ enum spec_ftype {
 			  * keep their hashes */
 #define CHILD_ONLY 32u   /* means something for a child run only (parent or init_from set): left
 			  * out of every other spec's canonical form, for the same reason */
+#define NORM_HP 64u      /* a hyper-parameter of the norm kinds that list its dotted key in
+			  * norm_kind.hparams: in the canonical form only for those kinds (other
+			  * kinds' hashes stay what they were), reset to its default for the others
+			  * (it cannot change their run); an object of them is left out when empty */
 
 struct spec_field {
 	int sec;
@@ -157,6 +162,21 @@ static const struct spec_field spec_fields[] = {
 	{ SEC_NORM, "embed_scale", FT_CHOICE, OFF(norm.embed_scale), 0, 0, 0, -1, NULL, 0,
 	  embed_names, embed_vals, "an embed_scale setting", 0 },
 	{ SEC_NORM, "embed_norm", FT_BOOL, OFF(norm.embed_norm), 0, 1, 0, 0, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_NORM, "momentum", FT_REAL, OFF(norm.momentum), 0, 1, OPEN_LO | NORM_HP, 0.1, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_NORM, "pn", FT_OBJ, 0, 0, 0, NORM_HP, 0, NULL, SEC_PN, NULL, NULL, NULL, 0 },
+	{ SEC_NORM, "un", FT_OBJ, 0, 0, 0, NORM_HP, 0, NULL, SEC_UN, NULL, NULL, NULL, 0 },
+
+	{ SEC_PN, "alpha_fwd", FT_REAL, OFF(norm.pn.alpha_fwd), 0, 1, NORM_HP, 0.9, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_PN, "alpha_bkw", FT_REAL, OFF(norm.pn.alpha_bkw), 0, 1, NORM_HP, 0.9, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_PN, "warmup", FT_LONG, OFF(norm.pn.warmup), 0, 10000000, NORM_HP | DEP_DEFAULT, 0, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_PN, "groups", FT_INT, OFF(norm.pn.groups), 1, 64, NORM_HP | DEP_DEFAULT, 1, NULL, 0, NULL, NULL, NULL, 0 },
+
+	{ SEC_UN, "window", FT_INT, OFF(norm.un.window), 1, 64, NORM_HP, 4, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_UN, "warmup", FT_LONG, OFF(norm.un.warmup), 0, 10000000, NORM_HP | DEP_DEFAULT, 0, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_UN, "outlier_filtration", FT_BOOL, OFF(norm.un.outlier_filtration), 0, 1, NORM_HP | DEP_DEFAULT, 0, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_UN, "momentum", FT_REAL, OFF(norm.un.momentum), 0, 1, NORM_HP | OPEN_HI, 0.9, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_UN, "r_max", FT_REAL, OFF(norm.un.r_max), 1, 1000, NORM_HP, 5, NULL, 0, NULL, NULL, NULL, 0 },
+	{ SEC_UN, "r_free_after", FT_LONG, OFF(norm.un.r_free_after), 0, 10000000, NORM_HP | DEP_DEFAULT, 0, NULL, 0, NULL, NULL, NULL, 0 },
 
 	{ SEC_ALPHA0, "attn", FT_REAL, OFF(norm.alpha_attn), 0, 100, OPEN_LO | DEP_DEFAULT, 1.0, NULL, 0, NULL, NULL, NULL, 0 },
 	{ SEC_ALPHA0, "ffn", FT_REAL, OFF(norm.alpha_ffn), 0, 100, OPEN_LO | DEP_DEFAULT, 1.0, NULL, 0, NULL, NULL, NULL, 0 },
@@ -210,6 +230,29 @@ static const struct spec_field spec_fields[] = {
 #define SPEC_NFIELDS ((int)(sizeof spec_fields / sizeof spec_fields[0]))
 /* The most fields one section has; sized with room so a new row does not silently overflow. */
 #define SPEC_SEC_MAX 32
+
+/* "norm.pn.warmup": the dotted key of a field (sweeps, the schema, norm_kind.hparams). */
+static void field_dotted(const struct spec_field *f, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s/%s", spec_sec_pointer[f->sec], f->key);
+	memmove(buf, buf + 1, strlen(buf));   /* drop the leading '/' */
+	for (char *p = buf; *p; p++)
+		if (*p == '/')
+			*p = '.';
+}
+
+/* Whether a NORM_HP leaf field is read by norm kind k (NULL: by none). */
+static int norm_uses(const struct norm_kind *k, const struct spec_field *f)
+{
+	char key[160];
+	if (!k)
+		return 0;
+	field_dotted(f, key, sizeof key);
+	for (int i = 0; i < NORM_MAX_HPARAMS && k->hparams[i]; i++)
+		if (strcmp(k->hparams[i], key) == 0)
+			return 1;
+	return 0;
+}
 
 static int field_index(size_t off)
 {
@@ -974,6 +1017,8 @@ static int not_given(const unsigned char *given, size_t off)
 	return i >= 0 && !(given && given[i]);
 }
 
+static void apply_table_defaults(struct spec *s);
+
 static void resolve_defaults(struct spec *s, const unsigned char *given)
 {
 	int i;
@@ -1017,6 +1062,43 @@ static void resolve_defaults(struct spec *s, const unsigned char *given)
 		s->train.warmup = s->train.steps < 100 ? s->train.steps : 100;
 	if ((i = field_index(OFF(train.min_lr))) >= 0 && !(given && given[i]))
 		s->train.min_lr = s->train.lr < 1e-4 ? s->train.lr : 1e-4;
+	/* batch-statistic norms: the papers' warmups (PN 8000 = the LR warmup of a long IWSLT run,
+	 * UN 4000) are ~10% of their runs or less; ours are short, so 10% of train.steps (at least
+	 * 1). UN's r clamp opens at max(1000, warmup) in the code, the warmup for its settings:
+	 * here max(un.warmup, 10% of steps). PN groups = heads, as the code's group_num. */
+	long tenth = s->train.steps / 10 > 0 ? s->train.steps / 10 : 1;
+	if (not_given(given, OFF(norm.pn.warmup)))
+		s->norm.pn.warmup = tenth;
+	if (not_given(given, OFF(norm.pn.groups)))
+		s->norm.pn.groups = s->model.n_head;
+	if (not_given(given, OFF(norm.un.warmup)))
+		s->norm.un.warmup = tenth;
+	if (not_given(given, OFF(norm.un.r_free_after)))
+		s->norm.un.r_free_after = s->norm.un.warmup > tenth ? s->norm.un.warmup : tenth;
+	/* the paper's split: no filtration for NLP, filtration for vision */
+	if (not_given(given, OFF(norm.un.outlier_filtration)))
+		s->norm.un.outlier_filtration = vit;
+}
+
+/* Hyper-parameters of other norm kinds cannot change this run: back to their defaults, so the
+ * struct (and the canonical form, which leaves them out) says what runs. */
+static void reset_unused_hparams(struct spec *s, unsigned char *given)
+{
+	const struct norm_kind *k = s->norm.type >= 0 && s->norm.type < norm_table_len ?
+		norm_table[s->norm.type] : NULL;
+	struct spec def;
+	memset(&def, 0, sizeof def);
+	apply_table_defaults(&def);
+	for (int i = 0; i < SPEC_NFIELDS; i++) {
+		const struct spec_field *f = &spec_fields[i];
+		if (!(f->flags & NORM_HP) || f->type == FT_OBJ || norm_uses(k, f))
+			continue;
+		size_t n = f->type == FT_REAL ? sizeof(double) : f->type == FT_LONG ? sizeof(long) :
+			sizeof(int);
+		memcpy(field_ptr(s, f), field_cptr(&def, f), n);
+		if (given)
+			given[i] = 0;
+	}
 }
 
 static void apply_table_defaults(struct spec *s)
@@ -1113,6 +1195,11 @@ static void check_cross(struct spec_ctx *cx)
 				  s->parent_hash[64]))
 		add_err(cx->errs, "/parent_hash", "must be 64 lower-case hex digits (the parent's "
 			"spec hash), or absent");
+	int pg = field_index(OFF(norm.pn.groups)), ty = field_index(OFF(norm.type));
+	if (cx->given[pg] && !cx->bad[pg] && !cx->bad[dm] && !cx->bad[ty] &&
+	    s->norm.type == norm_find("powernorm") && s->model.d_model % s->norm.pn.groups != 0)
+		add_err(cx->errs, "/norm/pn/groups", "%d must divide d_model %d (group scaling splits "
+			"the channels into equal groups)", s->norm.pn.groups, s->model.d_model);
 	if (s->data.sha256[0]) {
 		size_t n = strspn(s->data.sha256, "0123456789abcdef");
 		if (n != 64 || s->data.sha256[n])
@@ -1315,6 +1402,7 @@ int spec_parse_tree(struct spec *s, const struct cJSON *root, const struct spec_
 	if (errs->n)
 		goto out;
 
+	reset_unused_hparams(&tmp, cx.given);
 	resolve_defaults(&tmp, cx.given);
 	if (spec_is_child(&tmp) && limits && limits->resolve_parent) {
 		rc = inherit_parent(&cx, limits);
@@ -1511,6 +1599,8 @@ static cJSON *canon_section(const struct spec *s, int sec)
 	obj = cJSON_CreateObject();
 	if (!obj)
 		return NULL;
+	const struct norm_kind *k = s->norm.type >= 0 && s->norm.type < norm_table_len ?
+		norm_table[s->norm.type] : NULL;
 	for (int i = 0; i < n; i++) {
 		const struct spec_field *f = &spec_fields[idx[i]];
 		if ((f->flags & VIT_ONLY) && strcmp(s->model.arch, "vit") != 0)
@@ -1520,7 +1610,13 @@ static cJSON *canon_section(const struct spec *s, int sec)
 		if ((f->flags & CHILD_ONLY) && (!spec_is_child(s) ||
 						(f->type == FT_STR && !*(const char *)field_cptr(s, f))))
 			continue;
+		if ((f->flags & NORM_HP) && f->type != FT_OBJ && !norm_uses(k, f))
+			continue;
 		cJSON *it = canon_value(s, f);
+		if (it && (f->flags & NORM_HP) && f->type == FT_OBJ && !it->child) {
+			cJSON_Delete(it);   /* none of its fields belongs to this norm kind */
+			continue;
+		}
 		/* Keys are static strings from the table: add them without copying. */
 		if (!it || !cJSON_AddItemToObjectCS(obj, f->key, it)) {
 			cJSON_Delete(it);
@@ -1645,6 +1741,12 @@ static cJSON *field_json(const struct spec_field *f, const struct spec *def)
 		cJSON_AddStringToObject(o, "arch_only", "vit");
 	if (f->flags & CHILD_ONLY)
 		cJSON_AddBoolToObject(o, "child_only", 1);
+	if (f->flags & NORM_HP) {
+		cJSON *kinds = cJSON_AddArrayToObject(o, "norm_only");
+		for (int i = 0; kinds && i < norm_table_len; i++)
+			if (norm_uses(norm_table[i], f))
+				cJSON_AddItemToArray(kinds, cJSON_CreateString(norm_table[i]->name));
+	}
 	return o;
 }
 

@@ -47,6 +47,24 @@ struct spec_model {
 	double init_std;        /* default 0.02 */
 };
 
+/* PowerNorm (NORMS.md §5): "norm":{"pn":{...}}; read only when norm.type is powernorm. */
+struct spec_pn {
+	double alpha_fwd;       /* [0, 1], default 0.9: ψ's EMA weight on the old value */
+	double alpha_bkw;       /* [0, 1], default 0.9: Γ's decay is 1 − (1 − alpha_bkw) */
+	long warmup;            /* 0..steps, default 10% of train.steps (batch q in the forward) */
+	int groups;             /* group scaling groups, divides d_model, default n_head */
+};
+
+/* Unified Normalization (NORMS.md §6): "norm":{"un":{...}}; read only when norm.type is un. */
+struct spec_un {
+	int window;             /* 1..64, default 4 (W_f = W_b) */
+	long warmup;            /* 0..steps, default 10% of train.steps */
+	int outlier_filtration; /* default false for text, true for vit (the paper's NLP/CV split) */
+	double momentum;        /* [0, 1), default 0.9 */
+	double r_max;           /* r clamped to [1/r_max, r_max]; [1, 1e3], default 5 */
+	long r_free_after;      /* r = 1 up to this step; default max(un.warmup, 10% of steps) */
+};
+
 struct spec_norm {
 	int type;               /* index into norm_table; default layernorm */
 	int placement;          /* enum spec_placement; default pre */
@@ -56,6 +74,9 @@ struct spec_norm {
 	double mix_post_ratio;  /* 0..1, default 0.25 */
 	int embed_scale;        /* "auto" resolves to 1 for kinds that want it; "learned" 1; "none" 0 */
 	int embed_norm;         /* Peri-LN optional embedding norm, default 0 */
+	double momentum;        /* batchnorm: running-statistics momentum (0, 1], default 0.1 */
+	struct spec_pn pn;
+	struct spec_un un;
 };
 
 struct spec_data {

@@ -27,6 +27,7 @@ uint64_t spec_mem_estimate(const struct spec *s)
 	if (s->lnremove.mode != SPEC_LNR_NONE)                 /* lnremove.h: x_v, caches, dx_v */
 		reals += (uint64_t)lay.L * lay.N * (lay.C + (uint64_t)lay.nk->cache_per_token) +
 			 (uint64_t)lay.N * lay.C;
+	reals += (uint64_t)lay.n_buf;                          /* norm buffers (running stats) */
 	uint64_t bytes = reals * sizeof(float) + 2 * (uint64_t)lay.N * sizeof(int);
 	model_layout_free(&lay);
 	/* the corpus is mapped whole: its pages are the run's as much as the activations are */
@@ -111,6 +112,11 @@ void spec_store_estimate(const struct spec *s, struct spec_store_est *out)
 			rows += PROBE_STAT_COUNT + (saturated ? 3 + shift : 0);
 	if (saturated)
 		scalars += ((lay.site_f >= 0) + (lay.site_emb >= 0)) * (3 + shift);
+	/* batch-statistic norms' probes: a row per slot, a scalar per outer site */
+	for (int slot = 0; slot < MODEL_SLOT_COUNT; slot++)
+		if (slot_in_all_blocks(&lay, slot))
+			rows += k->n_probes;
+	scalars += ((lay.site_f >= 0) + (lay.site_emb >= 0)) * k->n_probes;
 	rows += 2;                                                /* grad.block, grad.resid */
 	rows += lay.blocks[0].t_end - lay.blocks[0].t_first;     /* grad.<tensor> over depth */
 	for (int ti = 0; ti < lay.n_tensors; ti++)
@@ -125,8 +131,11 @@ void spec_store_estimate(const struct spec *s, struct spec_store_est *out)
 	 * epochs), val_loss (and val_acc) every val_every and at the last step, and once, at step
 	 * 1, unigram_entropy */
 	long val_steps = last / s->probe.val_every + (last % s->probe.val_every != 0);
+	/* batch-statistic norms also log the train-mode validation (val_loss_trainmode, and
+	 * val_acc_trainmode for images) */
+	int per_val = (images ? 2 : 1) * (k->batch ? 2 : 1);
 	out->scalar_bytes = ((uint64_t)spec_due_steps(last, s->probe.every) * (images ? 6 : 4) +
-			     (uint64_t)val_steps * (images ? 2 : 1) + 1) * (sizeof(double) + row);
+			     (uint64_t)val_steps * per_val + 1) * (sizeof(double) + row);
 	if (s->lnremove.mode != SPEC_LNR_NONE)
 		lnr_store_estimate(s, &lay, out);
 	out->total = out->sample_bytes + out->depth_bytes + out->scalar_bytes;

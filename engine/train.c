@@ -86,6 +86,14 @@ static int init_rest(struct trainer *t, const char *label, struct nl_err *err)
 	t->hcache = nl_malloc(sizeof(real) * N * (size_t)(lay->nk->cache_per_token + 1));
 	t->hgrad = nl_malloc(sizeof(real) * (lay->n_params ? lay->n_params : 1));
 	t->hp = nl_malloc(sizeof(real) * (np ? np : 1));
+	/* batch-statistic norms: one site's per-channel scratch and buffers on the host */
+	size_t nbuf = 1;
+	for (int i = 0; i < lay->n_sites; i++) {
+		size_t b = norm_buffer_count(lay->nk, C, &lay->sites[i].cfg);
+		nbuf = b > nbuf ? b : nbuf;
+	}
+	t->hchan = nl_malloc(sizeof(real) * (norm_chan_reals(lay->nk, C) + 1));
+	t->hbuf = nl_malloc(sizeof(real) * nbuf);
 	t->htok = nl_malloc(sizeof(int) * 2 * N);
 	t->himg = is_images(t) ? nl_malloc(sizeof(real) * (size_t)lay->B * FMNIST_PIXELS) : NULL;
 	t->sx = nl_malloc(sizeof(float) * ns);
@@ -93,6 +101,7 @@ static int init_rest(struct trainer *t, const char *label, struct nl_err *err)
 	t->stok = nl_malloc(sizeof(int) * ns);
 	t->schan = nl_malloc(sizeof(int) * ns);
 	if (!t->scratch || !t->scratch_d || !t->hx || !t->hcache || !t->hgrad || !t->hp ||
+	    !t->hchan || !t->hbuf ||
 	    !t->htok || (is_images(t) && !t->himg) || !t->sx || !t->sy || !t->stok || !t->schan) {
 		rc = nl_err_set(err, NL_ENOMEM, "out of memory for probe buffers");
 		goto fail;
@@ -121,6 +130,7 @@ static void init_fields(struct trainer *t, const struct spec *s)
 	t->val_loss = NAN;
 	t->val_acc = NAN;
 	t->train_acc = NAN;
+	t->val_loss_trainmode = NAN;
 }
 
 int trainer_init(struct trainer *t, const struct spec *s, const char *corpus, struct nl_err *err)
@@ -155,6 +165,8 @@ void trainer_free(struct trainer *t)
 	nl_free(t->hcache);
 	nl_free(t->hgrad);
 	nl_free(t->hp);
+	nl_free(t->hchan);
+	nl_free(t->hbuf);
 	nl_free(t->htok);
 	nl_free(t->himg);
 	nl_free(t->sx);
@@ -201,7 +213,19 @@ void trainer_next_batch(struct trainer *t)
 	upload_batch(t);
 }
 
+static double validate_mode(struct trainer *t, int full, double *acc, enum norm_mode mode);
+
 double trainer_validate(struct trainer *t, int full, double *acc)
+{
+	return validate_mode(t, full, acc, NORM_MODE_EVAL);
+}
+
+double trainer_validate_trainmode(struct trainer *t, int full, double *acc)
+{
+	return validate_mode(t, full, acc, NORM_MODE_BATCH);
+}
+
+static double validate_mode(struct trainer *t, int full, double *acc, enum norm_mode mode)
 {
 	struct model *m = &t->model;
 	int nb = t->spec.probe.val_batches, B = t->spec.train.batch_size;
@@ -212,7 +236,7 @@ double trainer_validate(struct trainer *t, int full, double *acc)
 		for (int k = 0; k < nb; k++) {
 			data_batch_val(&t->data, k, nb, t->htok, t->htgt, B, t->spec.model.seq_len);
 			upload_batch(t);
-			sum += model_forward(m, 0);
+			sum += model_forward_mode(m, 0, mode);
 		}
 		return sum / nb;
 	}
@@ -225,7 +249,7 @@ double trainer_validate(struct trainer *t, int full, double *acc)
 		int rows = n_img - first < B ? n_img - first : B;
 		fmnist_batch_test(&t->img, first, t->himg, t->htgt, B);
 		upload_batch(t);
-		model_forward(m, 0);
+		model_forward_mode(m, 0, mode);
 		for (int b = 0; b < rows; b++) {
 			const real *row = m->hlogits + (size_t)b * m->lay.V;
 			int best = 0;
@@ -285,6 +309,13 @@ static void fetch_site(struct trainer *t, const struct model_site *si, int with_
 	model_download(m, t->hp, m->params + si->off, np);
 	if (with_cache)
 		model_download(m, t->hcache, si->cache, N * (size_t)m->lay.nk->cache_per_token);
+	if (m->lay.nk->batch) {
+		const struct norm_kind *k = m->lay.nk;
+		model_download(m, t->hchan, si->cache + N * (size_t)k->cache_per_token,
+			       norm_chan_reals(k, m->lay.S));
+		model_download(m, t->hbuf, m->bufs + si->buf_off,
+			       norm_buffer_count(k, m->lay.S, &si->cfg));
+	}
 }
 
 /* Mean |x|-based stats for DyT/Derf sites over t->hx: 1/std of the input, saturated fraction. */
@@ -313,6 +344,7 @@ static void probe_depth(struct trainer *t, const struct train_sink *sink, long s
 	int L = lay->L, C = lay->S, N = lay->N;
 	size_t n = (size_t)N * C;
 	double v[PROBE_STAT_COUNT][MODEL_MAX_LAYERS], extra[4][MODEL_MAX_LAYERS];
+	double pv[NORM_MAX_PROBES][MODEL_MAX_LAYERS], one[NORM_MAX_PROBES];
 	char name[96];
 	struct probe_stats st;
 	const struct norm_kind *k = lay->nk;
@@ -348,6 +380,11 @@ static void probe_depth(struct trainer *t, const struct train_sink *sink, long s
 				extra[1][l] = s_off >= 0 ? t->hp[s_off] : 0;
 				pointwise_site_stats(t, &extra[3][l], &extra[2][l]);
 			}
+			if (k->n_probes) {
+				k->probe(one, t->hchan, t->hbuf, C, &si->cfg);
+				for (int w = 0; w < k->n_probes; w++)
+					pv[w][l] = one[w];
+			}
 			probe_tensor_stats(&st, t->hx, N, C, t->scratch, t->scratch_d);
 			for (int q = 0; q < PROBE_STAT_COUNT; q++)
 				v[q][l] = probe_stat_get(&st, (enum probe_stat)q);
@@ -365,8 +402,23 @@ static void probe_depth(struct trainer *t, const struct train_sink *sink, long s
 				emit_depth(sink, step, name, extra[w], L);
 			}
 		}
+		for (int w = 0; w < k->n_probes; w++) {
+			snprintf(name, sizeof name, "%s.%s", model_slot_names[slot], k->probe_names[w]);
+			emit_depth(sink, step, name, pv[w], L);
+		}
 	}
 	const int outer[2] = { lay->site_f, lay->site_emb };
+	for (int o = 0; o < 2 && k->n_probes; o++) {
+		if (outer[o] < 0)
+			continue;
+		const struct model_site *si = &lay->sites[outer[o]];
+		fetch_site(t, si, 0);
+		k->probe(one, t->hchan, t->hbuf, C, &si->cfg);
+		for (int w = 0; w < k->n_probes; w++) {
+			snprintf(name, sizeof name, "%s.%s", si->name, k->probe_names[w]);
+			emit_scalar(sink, step, name, one[w]);
+		}
+	}
 	for (int o = 0; o < 2; o++) {
 		if (outer[o] < 0 || !k->saturated)
 			continue;
@@ -433,7 +485,9 @@ static void sample_site(struct trainer *t, const struct train_sink *sink, long s
 		int n = (int)rng_below(r, (uint64_t)N), c = (int)rng_below(r, (uint64_t)C);
 		const real *row = t->hx + (size_t)n * C;
 		t->sx[i] = (float)row[c];
-		t->sy[i] = (float)m->lay.nk->pre_affine(row, t->hcache + (size_t)n * cpt, t->hp, C, c);
+		/* a batch-statistic kind normalizes with per-channel statistics: its chan */
+		const real *crow = m->lay.nk->batch ? t->hchan : t->hcache + (size_t)n * cpt;
+		t->sy[i] = (float)m->lay.nk->pre_affine(row, crow, t->hp, C, c);
 		t->stok[i] = n;
 		t->schan[i] = c;
 	}
@@ -593,6 +647,20 @@ int trainer_step(struct trainer *t, const struct train_sink *sink, struct nl_err
 		if (step == last && m->lnr &&
 		    lnr_last_step(&s->lnremove, m->lay.L) <= last)
 			emit_scalar(sink, step, "lnremove.final_val_loss", t->val_loss);
+		/* batch-statistic norms: the same data with the training forward's batch statistics
+		 * (buffers untouched). For the causal LM it sees future tokens of each sequence
+		 * through the statistics, so it is not an honest loss; val_loss above is. */
+		if (m->lay.nk->batch) {
+			double acc_tm;
+			double v1 = nl_now();
+			t->val_loss_trainmode = trainer_validate_trainmode(t, step == last, &acc_tm);
+			double dv2 = nl_now() - v1;
+			t->mark_time += dv2;
+			t->t_val += dv2;
+			emit_scalar(sink, step, "val_loss_trainmode", t->val_loss_trainmode);
+			if (is_images(t))
+				emit_scalar(sink, step, "val_acc_trainmode", acc_tm);
+		}
 	}
 	if (dead)
 		return nl_err_set(err, NL_EDEAD, "%s", t->health.reason);

@@ -17,12 +17,18 @@
 
 /*
  * Metric names (stable; the store and the dashboard key on them):
- *   scalars: loss, lr, grad_norm, tokens_per_s, val_loss; images (vit) also train_acc (the
+ *   scalars: loss, lr, grad_norm, tokens_per_s, val_loss (always in eval mode: running
+ *            statistics); batch-statistic norms also val_loss_trainmode (and for images
+ *            val_acc_trainmode): batch statistics, buffers untouched; images (vit) also train_acc (the
  *            batch's), val_acc (the test set's: val_batches batches, the whole of it at the last
  *            step) and epochs; grad.<tensor> for tensors outside the
  *            blocks; norm_f.alpha/.shift/.sat/.inv_std, norm_emb.* for DyT/Derf.
  *   depth (one value per block, index = block): resid.<stat> (block output x_{l+1}),
  *            <site>.in.<stat> (norm input; site ∈ norm1, norm2, norm1_out, norm2_out),
+ *            <site>.<probe> for batch-statistic norms (norm_kind.probe_names: batchnorm
+ *            fluct_mean, fluct_var = (1/d)‖μ_B − running_mean‖, (1/d)‖σ²_B − running_var‖;
+ *            powernorm fluct_var = (1/d)‖q_B − ψ‖, q_mean, q_max; un fluct_var, amgm_gap,
+ *            amgm_thresh, skip_counter, q_mean, q_max), norm_f.<probe>, norm_emb.<probe>,
  *            grad.block, grad.resid (‖∂L/∂x_l‖ at block input), angle (x_l → x_{l+1}),
  *            grad.<tensor suffix> (e.g. grad.attn.qkv.weight), and for DyT/Derf
  *            <site>.alpha, <site>.shift, <site>.sat, <site>.inv_std.
@@ -52,6 +58,8 @@ struct trainer {
 	double val_loss;        /* last validation loss; NAN before the first */
 	double train_acc;       /* images: accuracy on the last training batch */
 	double val_acc;         /* images: last test accuracy; NAN before the first */
+	double val_loss_trainmode;  /* batch-statistic norms: the validation loss with batch
+				     * statistics (NORM_MODE_BATCH); NAN otherwise */
 	double grad_norm;       /* last global gradient norm (before clipping) */
 	double lr;              /* learning rate of the last step */
 	double tok_per_s;       /* throughput over the last logging interval */
@@ -61,6 +69,7 @@ struct trainer {
 	real *hx, *hcache;      /* host copies of two activations [2, N·C] and one norm cache */
 	real *hgrad;            /* host copy of the gradients [n_params] */
 	real *hp;               /* host copy of one site's parameters */
+	real *hchan, *hbuf;     /* host copies of one site's per-channel scratch and buffers */
 	int *htok, *htgt;       /* the next batch on the host: tokens/targets [N] (labels [B]) */
 	real *himg;             /* images: [B, 784] */
 	double *scratch_d;      /* probe scratch [max(C, L)] */
@@ -99,6 +108,9 @@ int trainer_step(struct trainer *t, const struct train_sink *sink, struct nl_err
  * gets the accuracy (NAN for text). */
 double trainer_val_loss(struct trainer *t);
 double trainer_validate(struct trainer *t, int full, double *acc);
+/* The same with the norms in train mode without side effects (NORM_MODE_BATCH): for
+ * batch-statistic norms, what the model does with the batch's own statistics. */
+double trainer_validate_trainmode(struct trainer *t, int full, double *acc);
 
 /* Epochs the steps so far have drawn (images: steps·B / 60 000; text: 0). */
 double trainer_epochs(const struct trainer *t);

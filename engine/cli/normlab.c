@@ -51,7 +51,9 @@ static void usage(FILE *f)
 		"          checkpoint.safetensors, spec.json and summary.json. --resume continues from\n"
 		"          DIR's checkpoint; --ckpt-every N also checkpoints every N steps.\n"
 		"grads     one batch: parameters, batch.inputs/targets, loss and grad.<name> for\n"
-		"          every parameter, as safetensors (for checking against another framework).\n"
+		"          every parameter, as safetensors (for checking against another framework);\n"
+		"          batchnorm/powernorm/un also their buffers (<site>.running_mean, ...) as the\n"
+		"          batch's training forward found them.\n"
 		"convert   a Pre-LN checkpoint (pre or lns) as the same function in Pre-RMSNorm or\n"
 		"          Pre-CRMSNorm form (NORMS.md §7): DIR gets checkpoint.safetensors (step 0;\n"
 		"          `train DIR/spec.json --out DIR --resume` fine-tunes it) and spec.json;\n"
@@ -341,6 +343,10 @@ static int write_summary(const char *path, const struct trainer *t, const char *
 	put_num(f, t->loss);
 	fputs(",\"val_loss\":", f);
 	put_num(f, t->val_loss);
+	if (t->model.lay.nk->batch) {   /* batch-statistic norms: the train-mode number beside it */
+		fputs(",\"val_loss_trainmode\":", f);
+		put_num(f, t->val_loss_trainmode);
+	}
 	if (t->model.lay.arch->data == MODEL_DATA_IMAGES) {
 		fputs(",\"val_acc\":", f);
 		put_num(f, t->val_acc);
@@ -618,8 +624,9 @@ static int cmd_grads(int argc, char **argv)
 	}
 	const struct model_layout *lay = &t.model.lay;
 	int images = lay->arch->data == MODEL_DATA_IMAGES;
-	struct st_tensor *ts = nl_calloc((size_t)(2 * lay->n_tensors + 3), sizeof *ts);
-	real *host = nl_malloc(sizeof(real) * (2 * lay->n_params + (size_t)lay->B * FMNIST_PIXELS));
+	struct st_tensor *ts = nl_calloc((size_t)(2 * lay->n_tensors + lay->n_buffers + 3), sizeof *ts);
+	real *host = nl_malloc(sizeof(real) * (2 * lay->n_params + (size_t)lay->B * FMNIST_PIXELS +
+					       lay->n_buf));
 	int *hint = nl_malloc(sizeof(int) * 2 * (size_t)lay->N);
 	if (!ts || !host || !hint) {
 		fprintf(stderr, "normlab: out of memory\n");
@@ -630,6 +637,11 @@ static int cmd_grads(int argc, char **argv)
 		goto out;
 	}
 	trainer_next_batch(&t);
+	/* norm buffers (batch-statistic kinds) as this batch's training forward finds them: with
+	 * the parameters, the file then reproduces the forward (grads --ckpt reads them back) */
+	real *hbuf = host + 2 * lay->n_params + (size_t)lay->B * FMNIST_PIXELS;
+	if (lay->n_buf)
+		model_download(&t.model, hbuf, t.model.bufs, lay->n_buf);
 	/* the batch as the model saw it, read back through the backend before the fused
 	 * backward reuses nothing of it (inputs are never written by a step) */
 	model_zero_grad(&t.model);
@@ -651,6 +663,17 @@ static int cmd_grads(int argc, char **argv)
 			st->data = host + (g ? np : 0) + gt->off;
 			st->nbytes = gt->len * sizeof(real);
 		}
+	}
+	for (int i = 0; i < lay->n_buffers; i++) {
+		const struct model_buffer *bf = &lay->buffers[i];
+		struct st_tensor *st = &ts[n++];
+		snprintf(st->name, sizeof st->name, "%s", bf->name);
+		snprintf(st->dtype, sizeof st->dtype, "%s", NL_REAL_NAME);
+		st->ndim = bf->ndim;
+		st->shape[0] = bf->shape[0];
+		st->shape[1] = bf->shape[1];
+		st->data = hbuf + bf->off;
+		st->nbytes = bf->len * sizeof(real);
 	}
 	int B = s.train.batch_size, T = s.model.seq_len;
 	if (images) {

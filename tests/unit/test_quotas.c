@@ -202,7 +202,7 @@ static void test_estimates(void)
 {
 	static const char *const norms[][2] = {
 		{ "layernorm", "pre" }, { "dyt", "post" }, { "derf", "peri" }, { "rmsnorm", "lns" },
-		{ "dyt", "mix" },
+		{ "dyt", "mix" }, { "batchnorm", "peri" }, { "powernorm", "post" }, { "un", "pre" },
 	};
 	for (size_t k = 0; k < sizeof norms / sizeof norms[0]; k++) {
 		char json[1024];

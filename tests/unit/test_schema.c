@@ -89,6 +89,23 @@ static void test_engine_schema(void)
 	      dtest_num(nl, "default") == 4);
 	const cJSON *nt = by_name(cJSON_GetObjectItem(s, "fields"), "key", "norm.type");
 	CHECK(nt && cJSON_GetArraySize(cJSON_GetObjectItem(nt, "enum")) == norm_table_len);
+	/* batch-statistic kinds: their buffers, hyper-parameter fields and which kind reads them */
+	const cJSON *bn = by_name(norms, "name", "batchnorm");
+	CHECK(bn && cJSON_IsTrue(cJSON_GetObjectItem(bn, "batch_statistics")));
+	CHECK(has_string(cJSON_GetObjectItem(bn, "buffers"), "running_var"));
+	CHECK(has_string(cJSON_GetObjectItem(bn, "hyperparameters"), "norm.momentum"));
+	CHECK(has_string(cJSON_GetObjectItem(bn, "probes"), "fluct_mean"));
+	const cJSON *un = by_name(norms, "name", "un");
+	CHECK(un && has_string(cJSON_GetObjectItem(un, "buffers"), "skip_counter") &&
+	      cJSON_IsTrue(cJSON_GetObjectItem(un, "approx_backward")));
+	const cJSON *pw = by_name(cJSON_GetObjectItem(s, "fields"), "key", "norm.pn.warmup");
+	CHECK(pw && has_string(cJSON_GetObjectItem(pw, "norm_only"), "powernorm") &&
+	      cJSON_GetArraySize(cJSON_GetObjectItem(pw, "norm_only")) == 1 &&
+	      cJSON_IsTrue(cJSON_GetObjectItem(pw, "default_depends")));
+	const cJSON *uw = by_name(cJSON_GetObjectItem(s, "fields"), "key", "norm.un.window");
+	CHECK(uw && dtest_num(uw, "min") == 1 && dtest_num(uw, "max") == 64 &&
+	      dtest_num(uw, "default") == 4);
+	CHECK(cJSON_IsFalse(cJSON_GetObjectItem(dyt, "batch_statistics")));
 	cJSON_Delete(s);
 }
 

@@ -287,8 +287,8 @@ static int keys_sorted(const cJSON *o, int *nkeys)
 	return 1;
 }
 
-/* parse → canonical → parse: identical struct and identical text. */
-static void check_round_trip(const char *txt)
+/* parse → canonical → parse: identical struct and identical text, with want_keys keys in all. */
+static void check_round_trip_n(const char *txt, int want_keys)
 {
 	struct spec a, b;
 	struct spec_errors e;
@@ -317,14 +317,20 @@ static void check_round_trip(const char *txt)
 	CHECK(j != NULL);
 	if (j) {
 		CHECKF(keys_sorted(j, &nkeys), "keys not sorted: %s", ca);
-		/* every field, plus model.head_bias where it is true (left out while false) */
-		int want = 51 + (a.model.head_bias != 0);
+		/* want_keys, plus model.head_bias where it is true (left out while false) */
+		int want = want_keys + (a.model.head_bias != 0);
 		CHECKF(nkeys == want, "canonical has %d keys, want %d (all fields): %s", nkeys, want,
 		       ca);
 		cJSON_Delete(j);
 	}
 	nl_free(ca);
 	nl_free(cb);
+}
+
+/* Every field of a spec whose norm kind reads no extra hyper-parameters. */
+static void check_round_trip(const char *txt)
+{
+	check_round_trip_n(txt, 51);
 }
 
 static void test_canonical(void)
@@ -431,6 +437,54 @@ static void test_hash(void)
 }
 
 /* ---- rejections ---- */
+
+/* Batch-statistic norms' hyper-parameters: ranges and defaults, named errors, and the canonical
+ * form carries them only for the kind that reads them (every other spec keeps its hash). */
+static void test_batch_norm_fields(void)
+{
+	struct spec s;
+	struct spec_errors e;
+	char h1[65], h2[65], h3[65], h4[65];
+	EXPECT_ERR("{\"norm\":{\"type\":\"batchnorm\",\"momentum\":0}}", NL_EINVAL, "/norm/momentum",
+		   "0 is out of range", "(0, 1]");
+	EXPECT_ERR("{\"norm\":{\"type\":\"un\",\"un\":{\"window\":0}}}", NL_EINVAL,
+		   "/norm/un/window", "0 is out of range", "1..64");
+	EXPECT_ERR("{\"norm\":{\"type\":\"un\",\"un\":{\"momentum\":1}}}", NL_EINVAL,
+		   "/norm/un/momentum", "out of range", "[0, 1)");
+	EXPECT_ERR("{\"norm\":{\"type\":\"un\",\"un\":{\"r_max\":0.5}}}", NL_EINVAL,
+		   "/norm/un/r_max", "out of range", "[1, 1000]");
+	EXPECT_ERR("{\"norm\":{\"type\":\"powernorm\",\"pn\":{\"alpha_fwd\":1.5}}}", NL_EINVAL,
+		   "/norm/pn/alpha_fwd", "out of range", "[0, 1]");
+	EXPECT_ERR("{\"model\":{\"d_model\":96,\"n_head\":3},\"norm\":{\"type\":\"powernorm\","
+		   "\"pn\":{\"groups\":5}}}", NL_EINVAL, "/norm/pn/groups", "5 must divide d_model 96",
+		   NULL);
+	EXPECT_ERR("{\"norm\":{\"type\":\"powernorm\",\"pn\":{\"warmpu\":5}}}", NL_EINVAL,
+		   "/norm/pn/warmpu", "did you mean \"warmup\"", NULL);
+	/* defaults: 10% of the steps, heads as groups, filtration for vit only */
+	CHECK(parse_str(&s, "{\"model\":{\"n_head\":8},\"train\":{\"steps\":300}}", &e) == 0);
+	CHECK(s.norm.momentum == 0.1 && s.norm.pn.warmup == 30 && s.norm.pn.groups == 8 &&
+	      s.norm.un.warmup == 30 && s.norm.un.r_free_after == 30 && s.norm.un.window == 4 &&
+	      !s.norm.un.outlier_filtration && s.norm.pn.alpha_fwd == 0.9 && s.norm.un.r_max == 5);
+	CHECK(parse_str(&s, "{\"model\":{\"arch\":\"vit\"},\"norm\":{\"type\":\"un\"}}", &e) == 0);
+	CHECK(s.norm.un.outlier_filtration == 1);
+	/* another kind's hyper-parameters cannot change a run, so not its hash either */
+	hash_of("{\"norm\":{\"type\":\"layernorm\"}}", h1);
+	hash_of("{\"norm\":{\"type\":\"layernorm\",\"momentum\":0.5,\"pn\":{\"warmup\":3}}}", h2);
+	CHECKF(strcmp(h1, h2) == 0, "layernorm's hash moved with batch-norm fields");
+	hash_of("{\"norm\":{\"type\":\"powernorm\"}}", h3);
+	hash_of("{\"norm\":{\"type\":\"powernorm\",\"pn\":{\"warmup\":3}}}", h4);
+	CHECKF(strcmp(h3, h4) != 0, "powernorm's hash must follow pn.warmup");
+	CHECK(parse_str(&s, "{\"norm\":{\"type\":\"batchnorm\",\"un\":{\"window\":9}}}", &e) == 0);
+	char *c = spec_canonical(&s);
+	CHECKF(c && strstr(c, "\"momentum\":0.1") && !strstr(c, "\"un\"") && !strstr(c, "\"pn\""),
+	       "batchnorm canonical: %s", c ? c : "");
+	CHECK(s.norm.un.window == 4);   /* reset: it does not apply */
+	nl_free(c);
+	/* + the "un" object and its 6 fields; "pn" and its 4; batchnorm's momentum */
+	check_round_trip_n("{\"norm\":{\"type\":\"un\",\"un\":{\"window\":2,\"outlier_filtration\":true}}}", 58);
+	check_round_trip_n("{\"norm\":{\"type\":\"powernorm\",\"pn\":{\"groups\":2,\"alpha_bkw\":0.5}}}", 56);
+	check_round_trip_n("{\"norm\":{\"type\":\"batchnorm\",\"momentum\":0.01}}", 52);
+}
 
 static void test_errors(void)
 {
@@ -912,6 +966,7 @@ int main(void)
 	test_canonical();
 	test_hash();
 	test_errors();
+	test_batch_norm_fields();
 	test_bad_json();
 	test_fuzz();
 	test_parse_tree();

@@ -3,8 +3,11 @@
  * loss bits (1 and 2 threads); a run checkpointed and resumed ends with exactly the bits of an
  * uninterrupted run; a non-finite loss stops the run as diverged at that step with the
  * parameters untouched; the probes report one value per block under the documented names, and
- * the norm samples really are the norm's input and pre-affine output. Data: a small synthetic
- * corpus the test writes itself.
+ * the norm samples really are the norm's input and pre-affine output. The batch-statistic norms
+ * (batchnorm, powernorm, un) resume bit-identically past their warmups, buffers included, and
+ * train 200 steps on gpt and vit with a finite, falling loss, an eval-mode val_loss beside the
+ * train-mode one, and their probes. Data: a small synthetic corpus the test writes itself; vit
+ * reads Debian's Fashion-MNIST.
  */
 #include <stdlib.h>
 #include <unistd.h>
@@ -168,6 +171,13 @@ static void test_resume(int type, int placement)
 	s.norm.placement = placement;
 	s.norm.eps = norm_table[type]->default_eps;
 	s.norm.embed_scale = norm_table[type]->wants_embed_scale;
+	/* batch-statistic kinds: past their warmups before the checkpoint at 17, UN's window and
+	 * outlier filtration on, so every buffer carries state across the resume */
+	s.norm.pn.warmup = 5;
+	s.norm.un.warmup = 6;
+	s.norm.un.r_free_after = 8;
+	s.norm.un.window = 3;
+	s.norm.un.outlier_filtration = 1;
 	CHECK(run(&s, 1000, &full, &tf) == 0);
 	CHECK(run(&s, 17, &first, &t1) == 0);
 	CHECK(t1.step == 17);
@@ -192,6 +202,21 @@ static void test_resume(int type, int placement)
 	CHECKF(memcmp(t2.model.params, tf.model.params, sizeof(real) * tf.model.lay.n_params) == 0,
 	       "%s/%s: final parameters differ after resume", norm_table[type]->name,
 	       spec_placement_name(placement));
+	CHECKF(tf.model.lay.n_buf == (norm_table[type]->n_buffers ? tf.model.lay.n_buf : 0) &&
+	       (tf.model.lay.n_buf == 0 ||
+		memcmp(t2.model.bufs, tf.model.bufs, sizeof(real) * tf.model.lay.n_buf) == 0),
+	       "%s/%s: norm buffers differ after resume", norm_table[type]->name,
+	       spec_placement_name(placement));
+	if (norm_table[type]->batch) {
+		/* the buffers did move: a resume that dropped them would restart from init */
+		real *init = malloc(sizeof(real) * tf.model.lay.n_buf);
+		memcpy(init, tf.model.bufs, sizeof(real) * tf.model.lay.n_buf);
+		model_init_buffers(&tf.model);
+		CHECKF(memcmp(init, tf.model.bufs, sizeof(real) * tf.model.lay.n_buf) != 0,
+		       "%s: buffers still at their initial values after 40 steps",
+		       norm_table[type]->name);
+		free(init);
+	}
 	trainer_free(&t2);
 	trainer_free(&tf);
 
@@ -318,6 +343,114 @@ static void test_recorded_losses(void)
 	}
 }
 
+/* 200 steps of a batch-statistic kind: loss per step, val losses, probe names. */
+struct bn_rec {
+	double loss[201];
+	double val, val_tm;
+	int fluct_rows, skip_rows, val_n, val_tm_n;
+};
+
+static void bn_scalar(void *ctx, long step, const char *name, double v)
+{
+	struct bn_rec *r = ctx;
+	if (strcmp(name, "loss") == 0 && step >= 1 && step <= 200)
+		r->loss[step] = v;
+	if (strcmp(name, "val_loss") == 0) {
+		r->val = v;
+		r->val_n++;
+	}
+	if (strcmp(name, "val_loss_trainmode") == 0) {
+		r->val_tm = v;
+		r->val_tm_n++;
+	}
+}
+
+static void bn_depth(void *ctx, long step, const char *name, const double *v, int n)
+{
+	struct bn_rec *r = ctx;
+	(void)step;
+	int finite = 1;
+	for (int i = 0; i < n; i++)
+		finite &= isfinite(v[i]) && v[i] >= 0;
+	if (strcmp(name, "norm1.fluct_var") == 0 && n == 2 && finite)
+		r->fluct_rows++;
+	if (strcmp(name, "norm2.skip_counter") == 0 && n == 2 && finite)
+		r->skip_rows++;
+}
+
+static void test_batch_kinds_train(const char *arch)
+{
+	int vit = strcmp(arch, "vit") == 0;
+	for (int k = 0; k < norm_table_len; k++) {
+		if (!norm_table[k]->batch)
+			continue;
+		struct spec s;
+		struct trainer t;
+		struct nl_err err = { 0 };
+		static struct bn_rec r;
+		struct train_sink sink = { .ctx = &r, .scalar = bn_scalar, .depth = bn_depth };
+		memset(&r, 0, sizeof r);
+		spec_defaults(&s);
+		snprintf(s.model.arch, sizeof s.model.arch, "%s", arch);
+		if (vit) {
+			snprintf(s.data.source, sizeof s.data.source, "fashion-mnist");
+			s.model.patch = 7;
+			s.train.batch_size = 32;
+			s.norm.un.outlier_filtration = 1;
+		} else {
+			s.model.seq_len = 64;
+			s.train.batch_size = 8;
+		}
+		s.model.n_layer = 2;
+		s.model.d_model = 64;
+		s.model.n_head = 2;
+		s.model.d_ff = 256;
+		s.train.steps = 200;
+		s.train.warmup = 20;
+		s.train.lr = 2e-3;
+		s.norm.type = k;
+		s.norm.eps = norm_table[k]->default_eps;
+		s.norm.embed_scale = 0;
+		s.norm.pn.warmup = s.norm.un.warmup = 20;
+		s.norm.un.r_free_after = 20;
+		s.norm.pn.groups = 2;
+		s.probe.every = 1;
+		s.probe.depth_every = 50;
+		s.probe.samples = 0;
+		s.probe.val_every = 100;
+		s.probe.val_batches = 2;
+		if (trainer_init(&t, &s, corpus, &err) != 0) {
+			CHECKF(0, "%s/%s: %s", arch, norm_table[k]->name, err.msg);
+			continue;
+		}
+		while (!trainer_done(&t))
+			if (trainer_step(&t, &sink, &err))
+				break;
+		double first = 0, last = 0;
+		int finite = t.diverged_step == 0;
+		for (int i = 1; i <= 200; i++)
+			finite &= isfinite(r.loss[i]);
+		for (int i = 1; i <= 10; i++) {
+			first += r.loss[i] / 10;
+			last += r.loss[190 + i] / 10;
+		}
+		printf("%s/%s: loss %.3f -> %.3f, val_loss %.3f (eval), %.3f (train mode)\n", arch,
+		       norm_table[k]->name, first, last, r.val, r.val_tm);
+		CHECKF(finite, "%s/%s: non-finite loss (diverged at %ld)", arch, norm_table[k]->name,
+		       t.diverged_step);
+		CHECKF(last < first - 0.3, "%s/%s: loss should fall over 200 steps: %.3f -> %.3f", arch,
+		       norm_table[k]->name, first, last);
+		CHECKF(r.val_n == 2 && r.val_tm_n == 2 && isfinite(r.val) && isfinite(r.val_tm),
+		       "%s/%s: val_loss and val_loss_trainmode at steps 100 and 200 (%d, %d)", arch,
+		       norm_table[k]->name, r.val_n, r.val_tm_n);
+		CHECKF(r.fluct_rows == 5, "%s/%s: norm1.fluct_var rows %d, want 5 (steps 1, 50..200)",
+		       arch, norm_table[k]->name, r.fluct_rows);
+		if (strcmp(norm_table[k]->name, "un") == 0)
+			CHECKF(r.skip_rows == 5, "%s/un: norm2.skip_counter rows %d", arch, r.skip_rows);
+		trainer_free(&t);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	blas_setup(argc, argv);
@@ -334,6 +467,11 @@ int main(int argc, char **argv)
 	test_divergence();
 	test_probes();
 	test_recorded_losses();
+	test_batch_kinds_train("gpt");
+	if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) == 0)
+		test_batch_kinds_train("vit");
+	else
+		CHECKF(0, "vit runs need Fashion-MNIST: apt-get install dataset-fashion-mnist");
 	unlink(corpus);
 	unlink(ckpt_path);
 	rmdir(tmpdir);
