@@ -231,7 +231,7 @@ $(BUILD)/tests/test_http: $(BUILD)/f32/tests/unit/test_http.o $(BUILD)/f32/serve
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ -lmicrohttpd $(LDLIBS)
 
-$(BUILD)/tests/test_sweep: $(BUILD)/f32/tests/unit/test_sweep.o $(BUILD)/f32/server/sweep.o $(LIB32)
+$(BUILD)/tests/test_sweep: $(BUILD)/f32/tests/unit/test_sweep.o $(BUILD)/f32/server/sweep.o $(BUILD)/f32/server/recipe.o $(LIB32)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 

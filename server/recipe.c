@@ -1,0 +1,696 @@
+/*
+ * recipe.c — validation of a sweep request's "recipe" member, its depth expressions, and the
+ * group matching and comparisons the report evaluates checks with (see recipe.h).
+ *
+ * Owns nothing; no globals; thread-safe.
+ */
+#include "recipe.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nl.h"
+
+#define TWO53 9007199254740992.0
+
+struct vctx {
+	recipe_err_fn err;
+	void *ctx;
+	int n;
+};
+
+static void bad(struct vctx *v, const char *pointer, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void bad(struct vctx *v, const char *pointer, const char *fmt, ...)
+{
+	char msg[320];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	v->n++;
+	if (v->err)
+		v->err(v->ctx, pointer, msg);
+}
+
+static const char *type_name(const cJSON *it)
+{
+	if (cJSON_IsObject(it))
+		return "an object";
+	if (cJSON_IsArray(it))
+		return "an array";
+	if (cJSON_IsString(it))
+		return "a string";
+	if (cJSON_IsNumber(it))
+		return "a number";
+	if (cJSON_IsBool(it))
+		return "a boolean";
+	if (cJSON_IsNull(it))
+		return "null";
+	return "an invalid value";
+}
+
+/* parent + "/" + key as an RFC 6901 token. */
+static void ptr_key(char *dst, size_t cap, const char *parent, const char *key)
+{
+	size_t n;
+	nl_strlcpy(dst, parent, cap);
+	n = strlen(dst);
+	if (n + 2 >= cap)
+		return;
+	dst[n++] = '/';
+	for (const char *k = key; *k && n + 3 < cap; k++) {
+		if (*k == '~' || *k == '/') {
+			dst[n++] = '~';
+			dst[n++] = *k == '~' ? '0' : '1';
+		} else {
+			dst[n++] = *k;
+		}
+	}
+	dst[n] = '\0';
+}
+
+static void ptr_idx(char *dst, size_t cap, const char *parent, int i)
+{
+	snprintf(dst, cap, "%s/%d", parent, i);
+}
+
+/* Unknown and repeated members of obj, against the NULL-terminated allowed list. */
+static void check_keys(struct vctx *v, const cJSON *obj, const char *at, const char *const *allowed,
+		       const char *allowed_text)
+{
+	char ptr[192];
+	for (const cJSON *it = obj->child; it; it = it->next) {
+		const char *k = it->string ? it->string : "";
+		int known = 0;
+		for (int i = 0; allowed[i]; i++)
+			known |= strcmp(allowed[i], k) == 0;
+		ptr_key(ptr, sizeof ptr, at, k);
+		if (!known)
+			bad(v, ptr, "unknown field (allowed: %s)", allowed_text);
+		else if (cJSON_GetObjectItemCaseSensitive(obj, k) != it)
+			bad(v, ptr, "duplicate field (given more than once)");
+	}
+}
+
+/* A required (or optional) string of 1..max bytes. Returns the string or NULL. */
+static const char *want_text(struct vctx *v, const cJSON *obj, const char *at, const char *key,
+			     int required, size_t max)
+{
+	char ptr[192];
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+	ptr_key(ptr, sizeof ptr, at, key);
+	if (!it) {
+		if (required)
+			bad(v, ptr, "required: a string of 1..%zu bytes", max);
+		return NULL;
+	}
+	if (!cJSON_IsString(it) || !it->valuestring[0] || strlen(it->valuestring) > max) {
+		bad(v, ptr, "expected a string of 1..%zu bytes, got %s", max,
+		    cJSON_IsString(it) ? (it->valuestring[0] ? "a longer one" : "an empty one") :
+					 type_name(it));
+		return NULL;
+	}
+	return it->valuestring;
+}
+
+/* A dotted path: 1..128 bytes, no empty segment, at most 8 segments. */
+static int path_ok(const char *p)
+{
+	size_t len = strlen(p);
+	int segs = 1;
+	if (len == 0 || len > 128 || p[0] == '.' || p[len - 1] == '.' || strstr(p, ".."))
+		return 0;
+	for (const char *c = p; *c; c++)
+		segs += *c == '.';
+	return segs <= 8;
+}
+
+/* A metric or site name: 1..RECIPE_METRIC_MAX bytes of [A-Za-z0-9_.-]. */
+static int name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > RECIPE_METRIC_MAX)
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-')
+			return 0;
+	return 1;
+}
+
+static void check_group(struct vctx *v, const cJSON *g, const char *at)
+{
+	char ptr[192];
+	if (!cJSON_IsObject(g)) {
+		bad(v, at, "expected an object of \"dotted.path\": value (e.g. {\"norm.placement\": "
+		    "\"pre\"}; {} is every cell), got %s", type_name(g));
+		return;
+	}
+	if (cJSON_GetArraySize(g) > RECIPE_GROUP_BY_MAX)
+		bad(v, at, "names %d paths, above the limit of %d", cJSON_GetArraySize(g),
+		    RECIPE_GROUP_BY_MAX);
+	for (const cJSON *it = g->child; it; it = it->next) {
+		ptr_key(ptr, sizeof ptr, at, it->string ? it->string : "");
+		if (!path_ok(it->string ? it->string : ""))
+			bad(v, ptr, "not a dotted spec path such as \"norm.placement\"");
+		else if (cJSON_GetObjectItemCaseSensitive(g, it->string) != it)
+			bad(v, ptr, "duplicate field (given more than once)");
+		else if (!cJSON_IsString(it) && !cJSON_IsNumber(it) && !cJSON_IsBool(it))
+			bad(v, ptr, "expected a string, number or boolean (the spec value the cells "
+			    "have), got %s", type_name(it));
+	}
+}
+
+static int finite_number(const cJSON *it)
+{
+	return cJSON_IsNumber(it) && isfinite(it->valuedouble);
+}
+
+static void check_one(struct vctx *v, const cJSON *c, const char *at)
+{
+	static const char *const keys[] = { "check", "text", "metric", "of", "at", "group", "than",
+					    "op", "value", "factor", "margin", "diverged", NULL };
+	char ptr[192];
+	if (!cJSON_IsObject(c)) {
+		bad(v, at, "expected a check object, got %s", type_name(c));
+		return;
+	}
+	check_keys(v, c, at, keys, "check, text, metric, of, at, group, than, op, value, factor, "
+		   "margin, diverged");
+	const char *kind = want_text(v, c, at, "check", 1, 16);
+	int k = -1;
+	if (kind) {
+		k = strcmp(kind, "value") == 0 ? RECIPE_VALUE : strcmp(kind, "ratio") == 0 ? RECIPE_RATIO :
+		    strcmp(kind, "compare") == 0 ? RECIPE_COMPARE : -1;
+		if (k < 0) {
+			ptr_key(ptr, sizeof ptr, at, "check");
+			bad(v, ptr, "expected \"value\", \"ratio\" or \"compare\"");
+		}
+	}
+	want_text(v, c, at, "text", 1, RECIPE_TEXT_MAX);
+	const char *metric = want_text(v, c, at, "metric", 1, RECIPE_METRIC_MAX);
+	if (metric && !name_ok(metric)) {
+		ptr_key(ptr, sizeof ptr, at, "metric");
+		bad(v, ptr, "a metric name is 1..%d bytes of letters, digits, '_', '.', '-'",
+		    RECIPE_METRIC_MAX);
+	}
+	const cJSON *of = cJSON_GetObjectItemCaseSensitive(c, "of");
+	ptr_key(ptr, sizeof ptr, at, "of");
+	if (of) {
+		struct recipe_expr e;
+		char why[200];
+		if (!cJSON_IsString(of) || strlen(of->valuestring) > RECIPE_EXPR_MAX)
+			bad(v, ptr, "expected a depth expression of at most %d bytes such as "
+			    "\"depth[-1]/depth[0]\", got %s", RECIPE_EXPR_MAX,
+			    cJSON_IsString(of) ? "a longer one" : type_name(of));
+		else if (recipe_expr_parse(of->valuestring, &e, why, sizeof why) != 0)
+			bad(v, ptr, "%s", why);
+		else if (k == RECIPE_RATIO && !(e.n == 2 && e.op == '/'))
+			bad(v, ptr, "a ratio check needs a quotient such as \"depth[-1]/depth[0]\"");
+	} else if (k == RECIPE_RATIO) {
+		bad(v, ptr, "required for a ratio check: a quotient such as \"depth[-1]/depth[0]\"");
+	}
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(c, "at");
+	if (a) {
+		ptr_key(ptr, sizeof ptr, at, "at");
+		int okw = cJSON_IsString(a) && (strcmp(a->valuestring, "last") == 0 ||
+						 strcmp(a->valuestring, "first") == 0);
+		int okn = finite_number(a) && a->valuedouble == floor(a->valuedouble) &&
+			  a->valuedouble >= 0 && a->valuedouble <= TWO53;
+		if (!okw && !okn)
+			bad(v, ptr, "expected \"last\", \"first\" or a step (an integer ≥ 0)");
+	}
+	const cJSON *g = cJSON_GetObjectItemCaseSensitive(c, "group");
+	ptr_key(ptr, sizeof ptr, at, "group");
+	if (!g)
+		bad(v, ptr, "required: the cells the check reads, e.g. {\"norm.placement\": \"pre\"} "
+		    "({} for every cell)");
+	else
+		check_group(v, g, ptr);
+	const cJSON *th = cJSON_GetObjectItemCaseSensitive(c, "than");
+	ptr_key(ptr, sizeof ptr, at, "than");
+	if (k == RECIPE_COMPARE && !th)
+		bad(v, ptr, "required for a compare check: the group to compare with");
+	else if (th && k >= 0 && k != RECIPE_COMPARE)
+		bad(v, ptr, "only a compare check has a second group");
+	else if (th)
+		check_group(v, th, ptr);
+	const cJSON *op = cJSON_GetObjectItemCaseSensitive(c, "op");
+	ptr_key(ptr, sizeof ptr, at, "op");
+	if (!op)
+		bad(v, ptr, "required: \"<\", \"<=\", \">\" or \">=\"");
+	else if (!cJSON_IsString(op) || recipe_op_parse(op->valuestring) < 0)
+		bad(v, ptr, "expected \"<\", \"<=\", \">\" or \">=\"");
+	const cJSON *val = cJSON_GetObjectItemCaseSensitive(c, "value");
+	ptr_key(ptr, sizeof ptr, at, "value");
+	if (k == RECIPE_COMPARE && val)
+		bad(v, ptr, "a compare check compares with its \"than\" group (use factor and margin), "
+		    "not a value");
+	else if ((k == RECIPE_VALUE || k == RECIPE_RATIO) && !val)
+		bad(v, ptr, "required: the number the group's value is compared with");
+	else if (val && !finite_number(val))
+		bad(v, ptr, "expected a finite number, got %s", type_name(val));
+	static const char *const cmp_only[] = { "factor", "margin" };
+	for (int i = 0; i < 2; i++) {
+		const cJSON *x = cJSON_GetObjectItemCaseSensitive(c, cmp_only[i]);
+		ptr_key(ptr, sizeof ptr, at, cmp_only[i]);
+		if (!x)
+			continue;
+		if (k >= 0 && k != RECIPE_COMPARE)
+			bad(v, ptr, "only a compare check has a %s", cmp_only[i]);
+		else if (!finite_number(x))
+			bad(v, ptr, "expected a finite number, got %s", type_name(x));
+	}
+	const cJSON *dv = cJSON_GetObjectItemCaseSensitive(c, "diverged");
+	if (dv && !(cJSON_IsString(dv) && (strcmp(dv->valuestring, "inf") == 0 ||
+					   strcmp(dv->valuestring, "skip") == 0))) {
+		ptr_key(ptr, sizeof ptr, at, "diverged");
+		bad(v, ptr, "expected \"inf\" (a diverged cell counts as +infinity) or \"skip\"");
+	}
+}
+
+static void figure_one(struct vctx *v, const cJSON *f, const char *at)
+{
+	static const char *const keys[] = { "kind", "title", "metric", "site", "steps", "log",
+					    "points", NULL };
+	char ptr[192];
+	if (!cJSON_IsObject(f)) {
+		bad(v, at, "expected a figure object, got %s", type_name(f));
+		return;
+	}
+	check_keys(v, f, at, keys, "kind, title, metric, site, steps, log, points");
+	const char *kind = want_text(v, f, at, "kind", 1, 16);
+	int scurve = kind && strcmp(kind, "scurve") == 0;
+	int depth = kind && strcmp(kind, "depth") == 0;
+	if (kind && !scurve && !depth && strcmp(kind, "series") != 0 &&
+	    strcmp(kind, "depth_time") != 0) {
+		ptr_key(ptr, sizeof ptr, at, "kind");
+		bad(v, ptr, "expected \"series\", \"depth\", \"depth_time\" or \"scurve\"");
+		kind = NULL;
+	}
+	want_text(v, f, at, "title", 0, RECIPE_TEXT_MAX);
+	const char *metric = want_text(v, f, at, "metric", kind && !scurve, RECIPE_METRIC_MAX);
+	const char *site = want_text(v, f, at, "site", scurve, RECIPE_METRIC_MAX);
+	if ((metric && !name_ok(metric)) || (site && !name_ok(site))) {
+		ptr_key(ptr, sizeof ptr, at, metric ? "metric" : "site");
+		bad(v, ptr, "a name is 1..%d bytes of letters, digits, '_', '.', '-'", RECIPE_METRIC_MAX);
+	}
+	if (metric && scurve) {
+		ptr_key(ptr, sizeof ptr, at, "metric");
+		bad(v, ptr, "an scurve figure draws a norm site's samples: give \"site\", not a metric");
+	}
+	if (site && kind && !scurve) {
+		ptr_key(ptr, sizeof ptr, at, "site");
+		bad(v, ptr, "only an scurve figure has a site");
+	}
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(f, "steps");
+	if (st) {
+		ptr_key(ptr, sizeof ptr, at, "steps");
+		if (kind && !depth)
+			bad(v, ptr, "only a depth figure has steps");
+		else if (!finite_number(st) || st->valuedouble != floor(st->valuedouble) ||
+			 st->valuedouble < 1 || st->valuedouble > RECIPE_DEPTH_STEPS_MAX)
+			bad(v, ptr, "expected an integer in 1..%d (profiles at that many steps)",
+			    RECIPE_DEPTH_STEPS_MAX);
+	}
+	const cJSON *lg = cJSON_GetObjectItemCaseSensitive(f, "log");
+	if (lg && !cJSON_IsBool(lg)) {
+		ptr_key(ptr, sizeof ptr, at, "log");
+		bad(v, ptr, "expected true or false (a log y axis), got %s", type_name(lg));
+	}
+	const cJSON *pt = cJSON_GetObjectItemCaseSensitive(f, "points");
+	if (pt) {
+		ptr_key(ptr, sizeof ptr, at, "points");
+		if (kind && !scurve)
+			bad(v, ptr, "only an scurve figure has points");
+		else if (!finite_number(pt) || pt->valuedouble != floor(pt->valuedouble) ||
+			 pt->valuedouble < 1 || pt->valuedouble > RECIPE_POINTS_MAX)
+			bad(v, ptr, "expected an integer in 1..%d", RECIPE_POINTS_MAX);
+	}
+}
+
+int recipe_validate(const cJSON *r, recipe_err_fn err, void *ctx)
+{
+	static const char *const keys[] = { "claim", "paper", "figure", "group_by", "checks",
+					    "figures", NULL };
+	struct vctx v = { err, ctx, 0 };
+	char ptr[192];
+	if (!cJSON_IsObject(r)) {
+		bad(&v, "/recipe", "expected an object with claim, paper, figure and checks, got %s",
+		    type_name(r));
+		return v.n;
+	}
+	check_keys(&v, r, "/recipe", keys, "claim, paper, figure, group_by, checks, figures");
+	want_text(&v, r, "/recipe", "claim", 1, RECIPE_TEXT_MAX);
+	want_text(&v, r, "/recipe", "paper", 1, RECIPE_TEXT_MAX);
+	want_text(&v, r, "/recipe", "figure", 1, RECIPE_TEXT_MAX);
+
+	const cJSON *gb = cJSON_GetObjectItemCaseSensitive(r, "group_by");
+	if (gb) {
+		int n = cJSON_GetArraySize(gb);
+		if (!cJSON_IsArray(gb) || n < 1 || n > RECIPE_GROUP_BY_MAX) {
+			bad(&v, "/recipe/group_by", "expected an array of 1..%d dotted spec paths, got %s",
+			    RECIPE_GROUP_BY_MAX, cJSON_IsArray(gb) ? "another length" : type_name(gb));
+		} else {
+			int i = 0;
+			for (const cJSON *p = gb->child; p; p = p->next, i++) {
+				ptr_idx(ptr, sizeof ptr, "/recipe/group_by", i);
+				if (!cJSON_IsString(p) || !path_ok(p->valuestring))
+					bad(&v, ptr, "expected a dotted spec path such as "
+					    "\"norm.placement\"");
+			}
+		}
+	}
+
+	const cJSON *checks = cJSON_GetObjectItemCaseSensitive(r, "checks");
+	if (!checks) {
+		bad(&v, "/recipe/checks", "required: 1..%d checks that decide the claim",
+		    RECIPE_CHECKS_MAX);
+	} else if (!cJSON_IsArray(checks) || cJSON_GetArraySize(checks) < 1 ||
+		   cJSON_GetArraySize(checks) > RECIPE_CHECKS_MAX) {
+		bad(&v, "/recipe/checks", "expected an array of 1..%d checks, got %s",
+		    RECIPE_CHECKS_MAX, cJSON_IsArray(checks) ? "another length" : type_name(checks));
+	} else {
+		int i = 0;
+		for (const cJSON *c = checks->child; c; c = c->next, i++) {
+			ptr_idx(ptr, sizeof ptr, "/recipe/checks", i);
+			check_one(&v, c, ptr);
+		}
+	}
+
+	const cJSON *figs = cJSON_GetObjectItemCaseSensitive(r, "figures");
+	if (figs) {
+		if (!cJSON_IsArray(figs) || cJSON_GetArraySize(figs) > RECIPE_FIGURES_MAX) {
+			bad(&v, "/recipe/figures", "expected an array of at most %d figures, got %s",
+			    RECIPE_FIGURES_MAX, cJSON_IsArray(figs) ? "a longer one" : type_name(figs));
+		} else {
+			int i = 0;
+			for (const cJSON *f = figs->child; f; f = f->next, i++) {
+				ptr_idx(ptr, sizeof ptr, "/recipe/figures", i);
+				figure_one(&v, f, ptr);
+			}
+		}
+	}
+	return v.n;
+}
+
+/* ---- against the cells ---- */
+
+static int count_matching(const cJSON *group, const cJSON *const *specs, int n)
+{
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		k += specs[i] && recipe_group_match(group, specs[i]);
+	return k;
+}
+
+/* Names the first path of group no cell has at all (a typo), for the message. */
+static const char *missing_path(const cJSON *group, const cJSON *const *specs, int n)
+{
+	for (const cJSON *it = group->child; it; it = it->next) {
+		int seen = 0;
+		for (int i = 0; i < n && !seen; i++)
+			seen = specs[i] && recipe_path_get(specs[i], it->string) != NULL;
+		if (!seen)
+			return it->string;
+	}
+	return NULL;
+}
+
+static void group_selects(struct vctx *v, const cJSON *group, const char *at,
+			  const cJSON *const *specs, int n)
+{
+	if (!group || count_matching(group, specs, n) > 0)
+		return;
+	const char *miss = missing_path(group, specs, n);
+	if (miss)
+		bad(v, at, "matches no cell: no cell's spec has a field \"%s\"", miss);
+	else
+		bad(v, at, "matches no cell of the sweep (no cell has all of these values)");
+}
+
+int recipe_check_cells(const cJSON *r, const cJSON *const *specs, int n, recipe_err_fn err,
+		       void *ctx)
+{
+	struct vctx v = { err, ctx, 0 };
+	char ptr[192];
+	const cJSON *gb = cJSON_GetObjectItemCaseSensitive(r, "group_by");
+	int i = 0;
+	for (const cJSON *p = gb ? gb->child : NULL; p; p = p->next, i++) {
+		int seen = 0;
+		for (int c = 0; c < n && !seen; c++)
+			seen = specs[c] && recipe_path_get(specs[c], p->valuestring) != NULL;
+		if (!seen) {
+			ptr_idx(ptr, sizeof ptr, "/recipe/group_by", i);
+			bad(&v, ptr, "no cell's spec has a field \"%s\"", p->valuestring);
+		}
+	}
+	const cJSON *checks = cJSON_GetObjectItemCaseSensitive(r, "checks");
+	i = 0;
+	for (const cJSON *c = checks ? checks->child : NULL; c; c = c->next, i++) {
+		char base[64];
+		ptr_idx(base, sizeof base, "/recipe/checks", i);
+		ptr_key(ptr, sizeof ptr, base, "group");
+		group_selects(&v, cJSON_GetObjectItemCaseSensitive(c, "group"), ptr, specs, n);
+		ptr_key(ptr, sizeof ptr, base, "than");
+		group_selects(&v, cJSON_GetObjectItemCaseSensitive(c, "than"), ptr, specs, n);
+	}
+	return v.n;
+}
+
+/* ---- expressions ---- */
+
+static void skip_ws(const char **p)
+{
+	while (**p == ' ')
+		(*p)++;
+}
+
+static int parse_int(const char **p, int *out)
+{
+	const char *s = *p;
+	int neg = 0;
+	long v = 0;
+	if (*s == '-') {
+		neg = 1;
+		s++;
+	}
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	while (isdigit((unsigned char)*s)) {
+		v = v * 10 + (*s - '0');
+		if (v > 100000)
+			return -1;
+		s++;
+	}
+	*out = (int)(neg ? -v : v);
+	*p = s;
+	return 0;
+}
+
+/* bound := int | "h"; absent when the next character is ':' or ']'. */
+static int parse_bound(const char **p, int *has, int *val, int *half)
+{
+	skip_ws(p);
+	*has = *half = 0;
+	if (**p == ':' || **p == ']')
+		return 0;
+	if (**p == 'h') {
+		(*p)++;
+		*has = *half = 1;
+		return 0;
+	}
+	if (parse_int(p, val) != 0)
+		return -1;
+	*has = 1;
+	return 0;
+}
+
+static int parse_term(const char **p, struct recipe_term *t, char *why, size_t cap)
+{
+	static const struct { const char *w; int kind; } aggs[] = {
+		{ "mean", RECIPE_MEAN }, { "max", RECIPE_MAX }, { "min", RECIPE_MIN }, { "sum", RECIPE_SUM },
+	};
+	memset(t, 0, sizeof *t);
+	skip_ws(p);
+	if (strncmp(*p, "depth[", 6) == 0) {
+		*p += 6;
+		skip_ws(p);
+		if (parse_int(p, &t->index) != 0) {
+			snprintf(why, cap, "depth[...] needs a layer index (negative counts from the "
+				 "end), e.g. depth[-1]");
+			return -1;
+		}
+		skip_ws(p);
+		if (**p != ']') {
+			snprintf(why, cap, "expected ']' after the layer index");
+			return -1;
+		}
+		(*p)++;
+		t->kind = RECIPE_AT;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof aggs / sizeof aggs[0]; i++) {
+		size_t n = strlen(aggs[i].w);
+		if (strncmp(*p, aggs[i].w, n) != 0 || isalnum((unsigned char)(*p)[n]))
+			continue;
+		*p += n;
+		t->kind = aggs[i].kind;
+		skip_ws(p);
+		if (**p != '[')
+			return 0;
+		(*p)++;
+		if (parse_bound(p, &t->has_lo, &t->lo, &t->lo_half) != 0)
+			goto bad_slice;
+		skip_ws(p);
+		if (**p != ':')
+			goto bad_slice;
+		(*p)++;
+		if (parse_bound(p, &t->has_hi, &t->hi, &t->hi_half) != 0)
+			goto bad_slice;
+		skip_ws(p);
+		if (**p != ']')
+			goto bad_slice;
+		(*p)++;
+		return 0;
+	}
+	snprintf(why, cap, "expected depth[i], mean, max, min or sum (optionally over a slice such "
+		 "as mean[h:]) at \"%.20s\"", *p);
+	return -1;
+bad_slice:
+	snprintf(why, cap, "a slice is [lo:hi] with integers or h (half the depth), e.g. mean[h:] "
+		 "or max[:-1]");
+	return -1;
+}
+
+int recipe_expr_parse(const char *s, struct recipe_expr *e, char *why, size_t cap)
+{
+	const char *p = s;
+	memset(e, 0, sizeof *e);
+	if (parse_term(&p, &e->t[0], why, cap) != 0)
+		return -1;
+	e->n = 1;
+	skip_ws(&p);
+	if (*p == '/' || *p == '-') {
+		e->op = *p++;
+		if (parse_term(&p, &e->t[1], why, cap) != 0)
+			return -1;
+		e->n = 2;
+		skip_ws(&p);
+	}
+	if (*p) {
+		snprintf(why, cap, "unexpected \"%.20s\" (an expression is one term, or two joined by "
+			 "'/' or '-')", p);
+		return -1;
+	}
+	return 0;
+}
+
+/* Python slice bound over n: negative from the end, clamped to 0..n. */
+static int bound_of(int has, int val, int half, int n, int dflt)
+{
+	if (!has)
+		return dflt;
+	int b = half ? n / 2 : val;
+	if (b < 0)
+		b += n;
+	return b < 0 ? 0 : b > n ? n : b;
+}
+
+static double term_eval(const struct recipe_term *t, const double *v, int n)
+{
+	if (t->kind == RECIPE_AT) {
+		int i = t->index < 0 ? n + t->index : t->index;
+		return i >= 0 && i < n ? v[i] : NAN;
+	}
+	int lo = bound_of(t->has_lo, t->lo, t->lo_half, n, 0);
+	int hi = bound_of(t->has_hi, t->hi, t->hi_half, n, n);
+	if (lo >= hi)
+		return NAN;
+	double acc = t->kind == RECIPE_MAX ? -INFINITY : t->kind == RECIPE_MIN ? INFINITY : 0;
+	for (int i = lo; i < hi; i++) {
+		if (isnan(v[i]))
+			return NAN;
+		if (t->kind == RECIPE_MAX)
+			acc = v[i] > acc ? v[i] : acc;
+		else if (t->kind == RECIPE_MIN)
+			acc = v[i] < acc ? v[i] : acc;
+		else
+			acc += v[i];
+	}
+	return t->kind == RECIPE_MEAN ? acc / (hi - lo) : acc;
+}
+
+double recipe_expr_eval(const struct recipe_expr *e, const double *v, int n)
+{
+	double a = term_eval(&e->t[0], v, n);
+	if (e->n == 1)
+		return a;
+	double b = term_eval(&e->t[1], v, n);
+	return e->op == '/' ? a / b : a - b;
+}
+
+/* ---- groups and comparisons ---- */
+
+const cJSON *recipe_path_get(const cJSON *spec, const char *path)
+{
+	char seg[130];
+	const char *s = path;
+	const cJSON *o = spec;
+	while (o && *s) {
+		const char *e = strchr(s, '.');
+		size_t n = e ? (size_t)(e - s) : strlen(s);
+		if (n >= sizeof seg)
+			return NULL;
+		memcpy(seg, s, n);
+		seg[n] = '\0';
+		if (!cJSON_IsObject(o))
+			return NULL;
+		o = cJSON_GetObjectItemCaseSensitive(o, seg);
+		s = e ? e + 1 : s + n;
+	}
+	return o;
+}
+
+int recipe_group_match(const cJSON *group, const cJSON *spec)
+{
+	for (const cJSON *it = group ? group->child : NULL; it; it = it->next) {
+		const cJSON *have = recipe_path_get(spec, it->string);
+		if (!have || !cJSON_Compare(have, it, 1))
+			return 0;
+	}
+	return 1;
+}
+
+static const char *const op_names[] = { "<", "<=", ">", ">=" };
+
+int recipe_op_parse(const char *s)
+{
+	for (int i = 0; i < 4; i++)
+		if (strcmp(s, op_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *recipe_op_name(int op)
+{
+	return op >= 0 && op < 4 ? op_names[op] : "?";
+}
+
+int recipe_op_holds(int op, double a, double b)
+{
+	if (isnan(a) || isnan(b))
+		return 0;
+	switch (op) {
+	case RECIPE_LT: return a < b;
+	case RECIPE_LE: return a <= b;
+	case RECIPE_GT: return a > b;
+	case RECIPE_GE: return a >= b;
+	}
+	return 0;
+}
