@@ -235,6 +235,10 @@ $(BUILD)/tests/test_sweep: $(BUILD)/f32/tests/unit/test_sweep.o $(BUILD)/f32/ser
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/tests/test_recipe: $(BUILD)/f32/tests/unit/test_recipe.o $(BUILD)/f32/server/sweep.o $(BUILD)/f32/server/recipe.o $(BUILD)/f32/server/report.o $(LIB32)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
 # normlab against a plain PyTorch reference (bench/peer_torch.py) on the same thread count; prints
 # tokens/s for each and the ratio. Installs Debian's python3-torch when no python3 imports torch.
 .PHONY: bench-peer

@@ -837,7 +837,7 @@ static int fig_depth(struct ctx *cx, const char *metric, int count, cJSON *fig, 
 		goto out;
 	rc = NL_ENOMEM;
 	int kept = m < count ? m : count;
-	cJSON *sa = cJSON_AddArrayToObject(fig, "steps");
+	cJSON *sa = cJSON_AddArrayToObject(fig, "at_steps");
 	if (!sa)
 		goto out;
 	for (int k = 0; k < kept; k++)
