@@ -173,15 +173,15 @@ static int finite_number(const cJSON *it)
 
 static void check_one(struct vctx *v, const cJSON *c, const char *at)
 {
-	static const char *const keys[] = { "check", "text", "metric", "of", "at", "group", "than",
-					    "op", "value", "factor", "margin", "diverged", NULL };
+	static const char *const keys[] = { "check", "text", "metric", "of", "at", "than_at", "group",
+					    "than", "op", "value", "factor", "margin", "diverged", NULL };
 	char ptr[192];
 	if (!cJSON_IsObject(c)) {
 		bad(v, at, "expected a check object, got %s", type_name(c));
 		return;
 	}
-	check_keys(v, c, at, keys, "check, text, metric, of, at, group, than, op, value, factor, "
-		   "margin, diverged");
+	check_keys(v, c, at, keys, "check, text, metric, of, at, than_at, group, than, op, value, "
+		   "factor, margin, diverged");
 	const char *kind = want_text(v, c, at, "check", 1, 16);
 	int k = -1;
 	if (kind) {
@@ -215,14 +215,19 @@ static void check_one(struct vctx *v, const cJSON *c, const char *at)
 	} else if (k == RECIPE_RATIO) {
 		bad(v, ptr, "required for a ratio check: a quotient such as \"depth[-1]/depth[0]\"");
 	}
-	const cJSON *a = cJSON_GetObjectItemCaseSensitive(c, "at");
-	if (a) {
-		ptr_key(ptr, sizeof ptr, at, "at");
+	static const char *const ats[] = { "at", "than_at" };
+	for (int i = 0; i < 2; i++) {
+		const cJSON *a = cJSON_GetObjectItemCaseSensitive(c, ats[i]);
+		if (!a)
+			continue;
+		ptr_key(ptr, sizeof ptr, at, ats[i]);
 		int okw = cJSON_IsString(a) && (strcmp(a->valuestring, "last") == 0 ||
 						 strcmp(a->valuestring, "first") == 0);
 		int okn = finite_number(a) && a->valuedouble == floor(a->valuedouble) &&
 			  a->valuedouble >= 0 && a->valuedouble <= TWO53;
-		if (!okw && !okn)
+		if (i == 1 && k >= 0 && k != RECIPE_COMPARE)
+			bad(v, ptr, "only a compare check reads its second group at another step");
+		else if (!okw && !okn)
 			bad(v, ptr, "expected \"last\", \"first\" or a step (an integer ≥ 0)");
 	}
 	const cJSON *g = cJSON_GetObjectItemCaseSensitive(c, "group");

@@ -17,7 +17,9 @@
  *                                             a step: the last point at or before it
  *            "group": {"path": value, ...},   the cells it reads ({} = all); the group's value is
  *                                             the mean over its cells (seeds)
- *            "than": {"path": value, ...},    compare only: the other group
+ *            "than": {"path": value, ...},    compare only: the other group (may be the same
+ *                                             group, read at another step with than_at)
+ *            "than_at": like "at",            compare only: the step of the than side (default: at)
  *            "op": "<" | "<=" | ">" | ">=",
  *            "value": number,                 value/ratio: holds when group_value op value
  *            "factor": f, "margin": m,        compare: holds when group op f·than + m (1 and 0)

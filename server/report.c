@@ -365,11 +365,14 @@ static void why_once(struct side *s, const char *fmt, int cell, const char *what
 }
 
 /* Evaluates one side of a check (its group's cells). Returns 0 or a negative code. */
-static int eval_side(struct ctx *cx, const cJSON *check, const cJSON *group, struct side *s)
+static int eval_side(struct ctx *cx, const cJSON *check, const cJSON *group, const char *at_key,
+		     struct side *s)
 {
 	const char *metric = str_of(check, "metric", "");
 	const cJSON *of = cJSON_GetObjectItemCaseSensitive(check, "of");
-	const cJSON *at = cJSON_GetObjectItemCaseSensitive(check, "at");
+	const cJSON *at = cJSON_GetObjectItemCaseSensitive(check, at_key);
+	if (!at)
+		at = cJSON_GetObjectItemCaseSensitive(check, "at");
 	int skip_div = strcmp(str_of(check, "diverged", "inf"), "skip") == 0;
 	struct recipe_expr e;
 	char why[200];
@@ -504,9 +507,9 @@ static cJSON *eval_check(struct ctx *cx, const cJSON *check, int index)
 		rc = NL_ENOMEM;
 		goto out;
 	}
-	if ((rc = eval_side(cx, check, group, &L)) != 0)
+	if ((rc = eval_side(cx, check, group, "at", &L)) != 0)
 		goto out;
-	if (compare && (rc = eval_side(cx, check, than, &R)) != 0)
+	if (compare && (rc = eval_side(cx, check, than, "than_at", &R)) != 0)
 		goto out;
 
 	const char *status;

@@ -231,7 +231,9 @@ static void test_report(void)
 		"{\"check\":\"compare\",\"metric\":\"resid.var\",\"of\":\"depth[-1]\",\"group\":{\"norm.placement\":\"lns\"},\"than\":{\"norm.placement\":\"pre\"},\"op\":\"<\",\"factor\":0.1,\"text\":\"t\"},"
 		/* 2: the scalar at step 15 (the point at 10): pre 3.0 and 3.1 → 3.05 > 3.04 */
 		"{\"check\":\"value\",\"metric\":\"loss\",\"at\":15,\"group\":{\"norm.placement\":\"pre\"},\"op\":\">\",\"value\":3.04,\"text\":\"t\"},"
-		/* 3: a metric no cell has */
+		/* 3: pre's last layer at step 20 (mean 12) is 2× its value at step 10 (mean 6): > 1.9× */
+		"{\"check\":\"compare\",\"metric\":\"resid.var\",\"of\":\"depth[-1]\",\"group\":{\"norm.placement\":\"pre\"},\"than\":{\"norm.placement\":\"pre\"},\"than_at\":10,\"op\":\">\",\"factor\":1.9,\"text\":\"t\"},"
+		/* 4: a metric no cell has */
 		"{\"check\":\"value\",\"metric\":\"nothing\",\"group\":{},\"op\":\"<\",\"value\":1,\"text\":\"t\"}],"
 		"\"figures\":[{\"kind\":\"series\",\"metric\":\"loss\"},{\"kind\":\"depth\",\"metric\":\"resid.var\",\"steps\":2},"
 		"{\"kind\":\"scurve\",\"site\":\"s\",\"points\":1}]}}";
@@ -257,8 +259,10 @@ static void test_report(void)
 	CHECK(num_at(find_check(rep, 1), "right", "mean") == 12);
 	CHECKF(strcmp(status_of(rep, 2), "holds") == 0 && fabs(num_at(find_check(rep, 2), "left", "mean") - 3.05) < 1e-12,
 	       "%s", cJSON_PrintUnformatted(find_check(rep, 2)));
-	CHECK(strcmp(status_of(rep, 3), "not_yet") == 0);
-	CHECK(num_at(rep, "summary", "holds") == 2 && num_at(rep, "summary", "fails") == 1 &&
+	CHECKF(strcmp(status_of(rep, 3), "holds") == 0 && num_at(find_check(rep, 3), "right", "mean") == 6,
+	       "%s", cJSON_PrintUnformatted(find_check(rep, 3)));
+	CHECK(strcmp(status_of(rep, 4), "not_yet") == 0);
+	CHECK(num_at(rep, "summary", "holds") == 3 && num_at(rep, "summary", "fails") == 1 &&
 	      num_at(rep, "summary", "not_yet") == 1);
 	/* figures: the loss band over pre's two seeds at step 10 is 3.0..3.1 around 3.05 */
 	const cJSON *figs = cJSON_GetObjectItemCaseSensitive(rep, "figures");
