@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The dashboard in Debian's chromium, driven by playwright-core (tests/browser/dashboard.mjs, and
-# tests/browser/private.mjs against a daemon whose reads need a token).
+# tests/browser/private.mjs against a daemon whose reads need a token, tests/browser/report.mjs for
+# a sweep's report view and its export).
 # Needs `make web` (npm ci) and the chromium package, both installed by `make test`.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -10,4 +11,6 @@ node tests/browser/dashboard.mjs; rc=$?
 # the same dashboard when reads need a token (reads_open = false): token entry, own runs only,
 # live updates through the session cookie
 node tests/browser/private.mjs || rc=1
+# a recipe sweep's report: checks with their numbers, the figures, the self-contained HTML export
+node tests/browser/report.mjs || rc=1
 exit $rc
