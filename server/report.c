@@ -444,7 +444,9 @@ static int eval_side(struct ctx *cx, const cJSON *check, const cJSON *group, con
 					 of ? "depth metric" : "series", metric, (long long)base.at);
 			else
 				snprintf(what, sizeof what, "%s %s", of ? "depth metric" : "series", metric);
-			why_once(s, "cell %d has no %s", rc->cell, what);
+			why_once(s, rc->state == REPORT_DONE ? "cell %d has no %s, though it finished: is the "
+				 "metric's name right? (GET /api/v1/experiments/{id}/metrics lists them)" :
+				 "cell %d has no %s", rc->cell, what);
 			continue;
 		}
 		if (!cJSON_AddNumberToObject(o, "step", (double)p.step) || !add_num(o, "value", p.val))
