@@ -111,6 +111,7 @@ static void openapi_get(void *ctx, const struct http_request *req, struct http_r
 	add_path_form(paths, "/api/v1/experiments/{id}/depth", "/api/v1/experiments/{id}/depth/{stat}",
 		      "stat");
 	api_schema_openapi(doc);   /* the Spec schema's enums, ranges, defaults: the engine's */
+	api_report_openapi(doc);   /* the Recipe schema's enums and CheckStatus: recipe.c's, report.c's */
 	cJSON *info = cJSON_GetObjectItemCaseSensitive(doc, "info");
 	if (info && d->version[0])
 		cJSON_ReplaceItemInObjectCaseSensitive(info, "version", cJSON_CreateString(d->version));
@@ -931,7 +932,7 @@ static const char *openapi_text(void)
 		"            \"description\":\"The recipe's check as given, plus its evaluation.\",\n"
 		"            \"properties\":{\n"
 		"             \"index\":{\"type\":\"integer\"},\n"
-		"             \"status\":{\"type\":\"string\",\"enum\":[\"holds\",\"fails\",\"not_yet\"]},\n"
+		"             \"status\":{\"$ref\":\"#/components/schemas/CheckStatus\"},\n"
 		"             \"reason\":{\"type\":\"string\",\"description\":\"the comparison with its numbers, or why it is not decided\"},\n"
 		"             \"left\":{\"$ref\":\"#/components/schemas/ReportSide\"},\n"
 		"             \"right\":{\"$ref\":\"#/components/schemas/ReportSide\"},\n"
@@ -1899,7 +1900,7 @@ static const char *openapi_text(void)
 		"    \"type\":\"object\",\n"
 		"    \"additionalProperties\":false,\n"
 		"    \"required\":[\"claim\",\"paper\",\"figure\",\"checks\"],\n"
-		"    \"description\":\"What the sweep tests; stored with the request, evaluated by GET /api/v1/sweeps/{id}/report. Every group a check names must select at least one cell.\",\n"
+		"    \"description\":\"What the sweep tests; stored with the request, evaluated by GET /api/v1/sweeps/{id}/report. Every group a check names must select at least one cell. The enums are filled at serve time from server/recipe.c's tables (api_report_openapi).\",\n"
 		"    \"properties\":{\n"
 		"     \"claim\":{\"type\":\"string\",\"maxLength\":2000},\n"
 		"     \"paper\":{\"type\":\"string\",\"maxLength\":2000},\n"
@@ -1914,7 +1915,7 @@ static const char *openapi_text(void)
 		"       \"additionalProperties\":false,\n"
 		"       \"required\":[\"check\",\"text\",\"metric\",\"group\",\"op\"],\n"
 		"       \"properties\":{\n"
-		"        \"check\":{\"type\":\"string\",\"enum\":[\"value\",\"ratio\",\"compare\"]},\n"
+		"        \"check\":{\"type\":\"string\"},\n"
 		"        \"text\":{\"type\":\"string\"},\n"
 		"        \"metric\":{\"type\":\"string\",\"description\":\"a depth metric when of is given (resid.var, grad.block, angle, ...), else a scalar series (loss, val_loss, val_acc, grad_norm, ...)\"},\n"
 		"        \"of\":{\"type\":\"string\",\"description\":\"depth expression: depth[i] (negative from the end), mean, max, min, sum, optionally over a slice [lo:hi] (h = half the depth); one term or two joined by / or -\"},\n"
@@ -1922,11 +1923,11 @@ static const char *openapi_text(void)
 		"        \"than_at\":{\"description\":\"compare only: the step of the than side (default: at)\"},\n"
 		"        \"group\":{\"type\":\"object\",\"description\":\"dotted spec path: value; {} = every cell\"},\n"
 		"        \"than\":{\"type\":\"object\",\"description\":\"compare only: the other group\"},\n"
-		"        \"op\":{\"type\":\"string\",\"enum\":[\"<\",\"<=\",\">\",\">=\"]},\n"
+		"        \"op\":{\"type\":\"string\"},\n"
 		"        \"value\":{\"type\":\"number\",\"description\":\"value and ratio checks: group value op value\"},\n"
 		"        \"factor\":{\"type\":\"number\",\"default\":1},\n"
 		"        \"margin\":{\"type\":\"number\",\"default\":0,\"description\":\"compare: group op factor × than + margin\"},\n"
-		"        \"diverged\":{\"type\":\"string\",\"enum\":[\"inf\",\"skip\"],\"default\":\"inf\"}\n"
+		"        \"diverged\":{\"type\":\"string\",\"default\":\"inf\"}\n"
 		"       }\n"
 		"      }\n"
 		"     },\n"
@@ -1938,7 +1939,7 @@ static const char *openapi_text(void)
 		"       \"additionalProperties\":false,\n"
 		"       \"required\":[\"kind\"],\n"
 		"       \"properties\":{\n"
-		"        \"kind\":{\"type\":\"string\",\"enum\":[\"series\",\"depth\",\"depth_time\",\"scurve\"]},\n"
+		"        \"kind\":{\"type\":\"string\"},\n"
 		"        \"title\":{\"type\":\"string\"},\n"
 		"        \"metric\":{\"type\":\"string\"},\n"
 		"        \"site\":{\"type\":\"string\",\"description\":\"scurve: a norm site such as blocks.0.norm1\"},\n"

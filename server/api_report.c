@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "nl.h"
+#include "recipe.h"
 #include "report.h"
 
 #define REPORT_PAGE 1000           /* experiments per store list call */
@@ -203,6 +204,53 @@ out:
 	cells_free(&cells);
 	store_sweep_clear(&w);
 	store_close(rd);
+}
+
+/* {"type":"string","enum":[names...]} as o's member key (keeping its "default"). */
+static void put_enum(cJSON *o, const char *key, const char *const *names)
+{
+	if (!o)
+		return;
+	cJSON *e = cJSON_CreateObject();
+	cJSON *arr = e && cJSON_AddStringToObject(e, "type", "string") ?
+		     cJSON_AddArrayToObject(e, "enum") : NULL;
+	for (int i = 0; arr && names[i]; i++)
+		if (!cJSON_AddItemToArray(arr, cJSON_CreateString(names[i])))
+			arr = NULL;
+	const cJSON *dflt = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, key),
+							     "default");
+	if (!arr || (dflt && !cJSON_AddItemToObject(e, "default", cJSON_Duplicate(dflt, 1)))) {
+		cJSON_Delete(e);
+		return;
+	}
+	if (cJSON_GetObjectItemCaseSensitive(o, key) ? !cJSON_ReplaceItemInObjectCaseSensitive(o, key, e) :
+						       !cJSON_AddItemToObject(o, key, e))
+		cJSON_Delete(e);
+}
+
+static cJSON *at(cJSON *o, const char *const *path)
+{
+	for (int i = 0; o && path[i]; i++)
+		o = cJSON_GetObjectItemCaseSensitive(o, path[i]);
+	return o;
+}
+
+void api_report_openapi(cJSON *doc)
+{
+	static const char *const schemas_p[] = { "components", "schemas", NULL };
+	static const char *const check_p[] = { "Recipe", "properties", "checks", "items", "properties",
+					       NULL };
+	static const char *const fig_p[] = { "Recipe", "properties", "figures", "items", "properties",
+					     NULL };
+	cJSON *schemas = at(doc, schemas_p);
+	cJSON *check = at(schemas, check_p), *fig = at(schemas, fig_p);
+	if (!schemas)
+		return;
+	put_enum(check, "check", recipe_check_names);
+	put_enum(check, "op", recipe_op_names);
+	put_enum(check, "diverged", recipe_diverged_names);
+	put_enum(fig, "kind", recipe_figure_names);
+	put_enum(schemas, "CheckStatus", report_status_names);
 }
 
 const struct http_route api_report_routes[] = {

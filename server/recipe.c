@@ -17,6 +17,36 @@
 
 #define TWO53 9007199254740992.0
 
+const char *const recipe_check_names[] = { "value", "ratio", "compare", NULL };
+const char *const recipe_op_names[] = { "<", "<=", ">", ">=", NULL };
+const char *const recipe_figure_names[] = { "series", "depth", "depth_time", "scurve", NULL };
+const char *const recipe_diverged_names[] = { "inf", "skip", NULL };
+const char *const recipe_at_names[] = { "last", "first", NULL };
+
+/* "\"a\", \"b\" or \"c\"" from a NULL-terminated list, into buf. */
+static const char *choices(const char *const *names, char *buf, size_t cap)
+{
+	size_t n = 0;
+	buf[0] = '\0';
+	for (int i = 0; names[i] && n + 1 < cap; i++) {
+		int w = snprintf(buf + n, cap - n, "%s\"%s\"", i == 0 ? "" : names[i + 1] ? ", " : " or ",
+				 names[i]);
+		if (w < 0)
+			break;
+		n += (size_t)w < cap - n ? (size_t)w : cap - n - 1;
+	}
+	return buf;
+}
+
+/* Index of s in a NULL-terminated list, or -1. */
+static int index_of(const char *const *names, const char *s)
+{
+	for (int i = 0; names[i]; i++)
+		if (strcmp(names[i], s) == 0)
+			return i;
+	return -1;
+}
+
 struct vctx {
 	recipe_err_fn err;
 	void *ctx;
@@ -182,14 +212,14 @@ static void check_one(struct vctx *v, const cJSON *c, const char *at)
 	}
 	check_keys(v, c, at, keys, "check, text, metric, of, at, than_at, group, than, op, value, "
 		   "factor, margin, diverged");
+	char words[160];
 	const char *kind = want_text(v, c, at, "check", 1, 16);
 	int k = -1;
 	if (kind) {
-		k = strcmp(kind, "value") == 0 ? RECIPE_VALUE : strcmp(kind, "ratio") == 0 ? RECIPE_RATIO :
-		    strcmp(kind, "compare") == 0 ? RECIPE_COMPARE : -1;
+		k = index_of(recipe_check_names, kind);
 		if (k < 0) {
 			ptr_key(ptr, sizeof ptr, at, "check");
-			bad(v, ptr, "expected \"value\", \"ratio\" or \"compare\"");
+			bad(v, ptr, "expected %s", choices(recipe_check_names, words, sizeof words));
 		}
 	}
 	want_text(v, c, at, "text", 1, RECIPE_TEXT_MAX);
@@ -221,14 +251,14 @@ static void check_one(struct vctx *v, const cJSON *c, const char *at)
 		if (!a)
 			continue;
 		ptr_key(ptr, sizeof ptr, at, ats[i]);
-		int okw = cJSON_IsString(a) && (strcmp(a->valuestring, "last") == 0 ||
-						 strcmp(a->valuestring, "first") == 0);
+		int okw = cJSON_IsString(a) && index_of(recipe_at_names, a->valuestring) >= 0;
 		int okn = finite_number(a) && a->valuedouble == floor(a->valuedouble) &&
 			  a->valuedouble >= 0 && a->valuedouble <= TWO53;
 		if (i == 1 && k >= 0 && k != RECIPE_COMPARE)
 			bad(v, ptr, "only a compare check reads its second group at another step");
 		else if (!okw && !okn)
-			bad(v, ptr, "expected \"last\", \"first\" or a step (an integer ≥ 0)");
+			bad(v, ptr, "expected %s, or a step (an integer ≥ 0)",
+			    choices(recipe_at_names, words, sizeof words));
 	}
 	const cJSON *g = cJSON_GetObjectItemCaseSensitive(c, "group");
 	ptr_key(ptr, sizeof ptr, at, "group");
@@ -248,9 +278,9 @@ static void check_one(struct vctx *v, const cJSON *c, const char *at)
 	const cJSON *op = cJSON_GetObjectItemCaseSensitive(c, "op");
 	ptr_key(ptr, sizeof ptr, at, "op");
 	if (!op)
-		bad(v, ptr, "required: \"<\", \"<=\", \">\" or \">=\"");
+		bad(v, ptr, "required: %s", choices(recipe_op_names, words, sizeof words));
 	else if (!cJSON_IsString(op) || recipe_op_parse(op->valuestring) < 0)
-		bad(v, ptr, "expected \"<\", \"<=\", \">\" or \">=\"");
+		bad(v, ptr, "expected %s", choices(recipe_op_names, words, sizeof words));
 	const cJSON *val = cJSON_GetObjectItemCaseSensitive(c, "value");
 	ptr_key(ptr, sizeof ptr, at, "value");
 	if (k == RECIPE_COMPARE && val)
@@ -272,10 +302,10 @@ static void check_one(struct vctx *v, const cJSON *c, const char *at)
 			bad(v, ptr, "expected a finite number, got %s", type_name(x));
 	}
 	const cJSON *dv = cJSON_GetObjectItemCaseSensitive(c, "diverged");
-	if (dv && !(cJSON_IsString(dv) && (strcmp(dv->valuestring, "inf") == 0 ||
-					   strcmp(dv->valuestring, "skip") == 0))) {
+	if (dv && !(cJSON_IsString(dv) && index_of(recipe_diverged_names, dv->valuestring) >= 0)) {
 		ptr_key(ptr, sizeof ptr, at, "diverged");
-		bad(v, ptr, "expected \"inf\" (a diverged cell counts as +infinity) or \"skip\"");
+		bad(v, ptr, "expected %s (inf: a diverged cell counts as +infinity; skip: it is left "
+		    "out)", choices(recipe_diverged_names, words, sizeof words));
 	}
 }
 
@@ -283,7 +313,7 @@ static void figure_one(struct vctx *v, const cJSON *f, const char *at)
 {
 	static const char *const keys[] = { "kind", "title", "metric", "site", "steps", "log",
 					    "points", NULL };
-	char ptr[192];
+	char ptr[192], words[160];
 	if (!cJSON_IsObject(f)) {
 		bad(v, at, "expected a figure object, got %s", type_name(f));
 		return;
@@ -292,10 +322,9 @@ static void figure_one(struct vctx *v, const cJSON *f, const char *at)
 	const char *kind = want_text(v, f, at, "kind", 1, 16);
 	int scurve = kind && strcmp(kind, "scurve") == 0;
 	int depth = kind && strcmp(kind, "depth") == 0;
-	if (kind && !scurve && !depth && strcmp(kind, "series") != 0 &&
-	    strcmp(kind, "depth_time") != 0) {
+	if (kind && index_of(recipe_figure_names, kind) < 0) {
 		ptr_key(ptr, sizeof ptr, at, "kind");
-		bad(v, ptr, "expected \"series\", \"depth\", \"depth_time\" or \"scurve\"");
+		bad(v, ptr, "expected %s", choices(recipe_figure_names, words, sizeof words));
 		kind = NULL;
 	}
 	want_text(v, f, at, "title", 0, RECIPE_TEXT_MAX);
@@ -672,19 +701,14 @@ int recipe_group_match(const cJSON *group, const cJSON *spec)
 	return 1;
 }
 
-static const char *const op_names[] = { "<", "<=", ">", ">=" };
-
 int recipe_op_parse(const char *s)
 {
-	for (int i = 0; i < 4; i++)
-		if (strcmp(s, op_names[i]) == 0)
-			return i;
-	return -1;
+	return index_of(recipe_op_names, s);
 }
 
 const char *recipe_op_name(int op)
 {
-	return op >= 0 && op < 4 ? op_names[op] : "?";
+	return op >= RECIPE_LT && op <= RECIPE_GE ? recipe_op_names[op] : "?";
 }
 
 int recipe_op_holds(int op, double a, double b)

@@ -56,6 +56,14 @@ enum recipe_op { RECIPE_LT, RECIPE_LE, RECIPE_GT, RECIPE_GE };
 
 enum recipe_kind { RECIPE_VALUE, RECIPE_RATIO, RECIPE_COMPARE };
 
+/* The words a recipe may use, NULL-terminated, in enum order where there is one: the validator's
+ * messages and the OpenAPI document's Recipe enums (api_report_openapi) come from these. */
+extern const char *const recipe_check_names[];    /* enum recipe_kind: value, ratio, compare */
+extern const char *const recipe_op_names[];       /* enum recipe_op: <, <=, >, >= */
+extern const char *const recipe_figure_names[];   /* series, depth, depth_time, scurve */
+extern const char *const recipe_diverged_names[]; /* inf, skip */
+extern const char *const recipe_at_names[];       /* last, first (or a step) */
+
 /* Reports one problem: pointer is a JSON Pointer into the sweep request ("/recipe/checks/2/op"). */
 typedef void (*recipe_err_fn)(void *ctx, const char *pointer, const char *msg);
 

@@ -18,6 +18,8 @@
 #include "nl.h"
 #include "recipe.h"
 
+const char *const report_status_names[] = { "holds", "fails", "not_yet", NULL };
+
 /* ---- small helpers ---------------------------------------------------------------------------- */
 
 /* A number, or null when it is not finite (JSON has no NaN or infinity). */
@@ -529,18 +531,18 @@ static cJSON *eval_check(struct ctx *cx, const cJSON *check, int index)
 	const struct side *undecided = L.pending + L.failed + L.missing ? &L :
 				       R.pending + R.failed + R.missing ? &R : NULL;
 	if (undecided) {
-		status = "not_yet";
+		status = report_status_names[2];
 		snprintf(reason, sizeof reason, "%s%s", compare && undecided == &R ? "than: " : "",
 			 undecided->why);
 	} else if (L.n == 0 || (compare && R.n == 0)) {
-		status = "fails";
+		status = report_status_names[1];
 		snprintf(reason, sizeof reason, "no cell left to count in %s (every one diverged and "
 			 "the check skips diverged cells)", L.n == 0 ? "the group" : "the than group");
 	} else {
 		fmt_num(a, sizeof a, left);
 		fmt_num(b, sizeof b, thr);
 		int ok = recipe_op_holds(op, left, thr);
-		status = ok ? "holds" : "fails";
+		status = report_status_names[ok ? 0 : 1];
 		snprintf(reason, sizeof reason, "%s %s %s%s%s", a, recipe_op_name(op), b,
 			 isnan(left) || isnan(thr) ? " (not a number: cannot hold)" : "",
 			 ok ? "" : " is false");
@@ -1087,9 +1089,9 @@ int report_build(const cJSON *req, const struct report_cell *cells, int n,
 			goto out;
 		}
 		const char *st = str_of(r, "status", "");
-		holds += strcmp(st, "holds") == 0;
-		fails += strcmp(st, "fails") == 0;
-		not_yet += strcmp(st, "not_yet") == 0;
+		holds += strcmp(st, report_status_names[0]) == 0;
+		fails += strcmp(st, report_status_names[1]) == 0;
+		not_yet += strcmp(st, report_status_names[2]) == 0;
 	}
 	cJSON *sum = cJSON_AddObjectToObject(o, "summary");
 	if (!sum || !cJSON_AddNumberToObject(sum, "holds", holds) ||

@@ -22,6 +22,9 @@
 #define REPORT_SERIES_POINTS 1000    /* steps one group's series keeps (evenly thinned) */
 #define REPORT_DEPTH_TIME_STEPS 200  /* steps one depth_time figure keeps */
 
+/* A check's verdict: "holds", "fails", "not_yet" (NULL-terminated; the OpenAPI enum's source). */
+extern const char *const report_status_names[];
+
 enum report_state {
 	REPORT_DONE,             /* succeeded: its data is complete */
 	REPORT_DIVERGED,         /* ended as diverged: counts as +inf in a check (or is skipped) */

@@ -227,6 +227,36 @@ static void test_bad_recipe(void)
 	dtest_reply_free(&r);
 }
 
+/* The OpenAPI document: the report's path, and the Recipe enums filled from recipe.c's tables
+ * (each value one the validator accepts: a dry run with it passes). */
+static void test_openapi(void)
+{
+	struct dtest_reply r;
+	CHECK(dtest_call(&D, "GET", "/api/v1/openapi.json", NULL, NULL, &r) == 200);
+	const cJSON *paths = cJSON_GetObjectItemCaseSensitive(r.json, "paths");
+	CHECK(cJSON_GetObjectItemCaseSensitive(paths, "/api/v1/sweeps/{id}/report") != NULL);
+	const cJSON *sch = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r.json, "components"), "schemas");
+	const cJSON *props = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(sch, "Recipe"), "properties"), "checks"), "items"), "properties");
+	const cJSON *ops = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(props, "op"), "enum");
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(sch, "CheckStatus"), "enum");
+	CHECKF(cJSON_GetArraySize(ops) == 4 && cJSON_GetArraySize(st) == 3, "op enum %d, CheckStatus %d",
+	       cJSON_GetArraySize(ops), cJSON_GetArraySize(st));
+	const cJSON *op;
+	cJSON_ArrayForEach(op, ops) {
+		char body[768];
+		struct dtest_reply q;
+		snprintf(body, sizeof body, "{\"base\":{\"data\":{\"path\":\"corpus.txt\"}},\"recipe\":{\"claim\":\"c\","
+			 "\"paper\":\"p\",\"figure\":\"f\",\"checks\":[{\"check\":\"value\",\"metric\":\"loss\","
+			 "\"group\":{},\"op\":\"%s\",\"value\":1,\"text\":\"t\"}]}}", op->valuestring);
+		int code = dtest_call(&D, "POST", "/api/v1/sweeps?dry_run=1", TOKEN, body, &q);
+		CHECKF(code == 200, "op %s from the document: %d %s", op->valuestring, code, q.body);
+		dtest_reply_free(&q);
+	}
+	dtest_reply_free(&r);
+}
+
 /* ---------- 3. end to end ---------- */
 
 static int wait_done(int64_t id, int n, double timeout)
@@ -389,6 +419,7 @@ int main(void)
 	}
 	test_dry_runs();
 	test_bad_recipe();
+	test_openapi();
 	test_end_to_end();
 	test_cli_agrees();
 	dtest_stop(&D, 15);
