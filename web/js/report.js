@@ -84,8 +84,11 @@ export async function renderReport(root, id) {
 		h('a', { href: `#/compare?sweep=${id}`, text: 'compare view' }), ' · ', h('a', { href: `#/runs?sweep=${id}`, text: 'runs' }));
 
 	const exportBtn = h('button', { type: 'button', id: 'report-export', text: 'Export HTML' });
+	// the report is computed when asked: while cells run, ask again (the router draws it anew)
+	const refreshBtn = h('button', { type: 'button', id: 'report-refresh', text: 'Refresh',
+		onclick: () => window.dispatchEvent(new HashChangeEvent('hashchange')) });
 	const exportNote = h('span', { class: 'nl-note', 'aria-live': 'polite' });
-	view.append(h('div', { class: 'nl-controls' }, exportBtn, exportNote));
+	view.append(h('div', { class: 'nl-controls' }, exportBtn, refreshBtn, exportNote));
 
 	// the claim
 	const claim = rep.recipe
