@@ -176,7 +176,9 @@ function drawFigure(wrap, f, i, S) {
 	const png = h('button', { type: 'button', class: 'nl-png', text: 'PNG' });
 	const sec = h('figure', { class: 'nl-figure', id: `fig-${i}` }, h('figcaption', {}, h('strong', { text: `Figure ${i + 1}. ` }), title, ' ', png), note, box);
 	wrap.append(sec);
-	const legend = groups.map((g, k) => ({ label: g.label, color: colourFor(groupKey(g), k) }));
+	// small multiples colour by block or channel, not by group: their charts are titled instead
+	const small = f.kind === 'depth_time' || f.kind === 'scurve';
+	const legend = small ? [] : groups.map((g, k) => ({ label: g.label, color: colourFor(groupKey(g), k) }));
 	let canvases = () => [...box.querySelectorAll('canvas')];
 	if (f.kind === 'series') drawSeries(box, note, f, groups, S);
 	else if (f.kind === 'depth') drawDepth(box, note, f, groups, S);
@@ -249,7 +251,9 @@ function drawSmall(box, note, f, groups, S, draw) {
 		if (draw(sub, f, g, S)) drawn.push(g.label);
 	});
 	const missing = groups.filter((g) => !drawn.includes(g.label)).map((g) => g.label);
-	note.textContent = missing.length ? `Nothing recorded for ${missing.join('; ')} (e.g. α exists only for DyT/Derf).` : '';
+	const colours = f.kind === 'scurve' ? 'colour: channel' : 'colour: block 1 (dark) to the last block (yellow)';
+	note.textContent = `One chart per group, left to right and down: ${groups.map((g) => g.label).join('; ')}; ${colours}.` +
+		(missing.length ? ` Nothing recorded for ${missing.join('; ')} (e.g. α exists only for DyT/Derf).` : '');
 	// the container's own attributes: groups drawn, and points of the first
 	box.setAttribute('data-series', String(drawn.length));
 	const first = grid.querySelector('[data-points]');
@@ -321,8 +325,9 @@ function exportHtml(rep, id, checkTable, figs) {
 	parts.push('<table><thead><tr><th>#</th><th>status</th><th>check</th><th>measured</th><th>group value</th><th>compared with</th></tr></thead><tbody>');
 	for (const tr of checkTable.tBodies[0].rows) {
 		const st = tr.dataset.status;
-		const cells = [...tr.cells].map((td) => esc(td.innerText || td.textContent));
-		parts.push(`<tr><td>${cells[0]}</td><td class="${esc(st)}">${cells[1]}</td><td>${cells[2]}</td><td>${cells[3]}</td><td>${cells[4]}</td><td>${cells[5]}</td></tr>`);
+		const cells = [...tr.cells].map((td) => esc(td.textContent));
+		const what = [...tr.cells[2].children].map((d) => esc(d.textContent));
+		parts.push(`<tr><td>${cells[0]}</td><td class="${esc(st)}">${cells[1]}</td><td>${what[0] || ''}<br><span class="note">${what[1] || ''}</span></td><td>${cells[3]}</td><td>${cells[4]}</td><td>${cells[5]}</td></tr>`);
 	}
 	parts.push('</tbody></table><h2>Figures</h2>');
 	figs.forEach((fig, i) => {
@@ -330,7 +335,7 @@ function exportHtml(rep, id, checkTable, figs) {
 		parts.push(`<figure id="figure-${i + 1}"><figcaption><b>Figure ${i + 1}.</b> ${esc(fig.title)}</figcaption>`);
 		if (c) parts.push(`<img alt="${esc(fig.title)}" src="${c.toDataURL('image/png')}">`);
 		else parts.push('<p class="note">(nothing drawn)</p>');
-		parts.push(`<p class="legend">${fig.legend.map((l) => `<span><i class="sw" style="background:${esc(l.color)}"></i>${esc(l.label)}</span>`).join('')}</p>`);
+		if (fig.legend.length) parts.push(`<p class="legend">${fig.legend.map((l) => `<span><i class="sw" style="background:${esc(l.color)}"></i>${esc(l.label)}</span>`).join('')}</p>`);
 		if (fig.note.textContent) parts.push(`<p class="note">${esc(fig.note.textContent)}</p>`);
 		parts.push('</figure>');
 	});
