@@ -22,7 +22,7 @@ LDLIBS  := -lcjson -lopenblas -lz -lm -lpthread
 ENGINE_SRC := $(wildcard engine/*.c)
 # The CLI: engine/cli/ plus the daemon's sweep expander, recipe checks and report builder (pure
 # logic, no I/O), so `normlab sweep` and `normlab report` run a recipe without the daemon.
-CLI_SRC := $(wildcard engine/cli/*.c) server/sweep.c server/recipe.c server/report.c
+CLI_SRC := $(wildcard engine/cli/*.c) server/sweep.c server/recipe.c server/recipe_expr.c server/report.c server/report_figures.c
 ENGINE32 := $(patsubst %.c,$(BUILD)/f32/%.o,$(ENGINE_SRC))
 ENGINE64 := $(patsubst %.c,$(BUILD)/f64/%.o,$(ENGINE_SRC))
 LIB32 := $(BUILD)/libnlengine.a
@@ -234,11 +234,11 @@ $(BUILD)/tests/test_http: $(BUILD)/f32/tests/unit/test_http.o $(BUILD)/f32/serve
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ -lmicrohttpd $(LDLIBS)
 
-$(BUILD)/tests/test_sweep: $(BUILD)/f32/tests/unit/test_sweep.o $(BUILD)/f32/server/sweep.o $(BUILD)/f32/server/recipe.o $(LIB32)
+$(BUILD)/tests/test_sweep: $(BUILD)/f32/tests/unit/test_sweep.o $(BUILD)/f32/server/sweep.o $(BUILD)/f32/server/recipe.o $(BUILD)/f32/server/recipe_expr.o $(LIB32)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/test_recipe: $(BUILD)/f32/tests/unit/test_recipe.o $(BUILD)/f32/server/sweep.o $(BUILD)/f32/server/recipe.o $(BUILD)/f32/server/report.o $(LIB32)
+$(BUILD)/tests/test_recipe: $(BUILD)/f32/tests/unit/test_recipe.o $(BUILD)/f32/server/sweep.o $(BUILD)/f32/server/recipe.o $(BUILD)/f32/server/recipe_expr.o $(BUILD)/f32/server/report.o $(BUILD)/f32/server/report_figures.o $(LIB32)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
