@@ -20,6 +20,9 @@ SAN     ?=
 LDLIBS  := -lcjson -lopenblas -lz -lm -lpthread
 
 ENGINE_SRC := $(wildcard engine/*.c)
+# The CLI: engine/cli/ plus the daemon's sweep expander, recipe checks and report builder (pure
+# logic, no I/O), so `normlab sweep` and `normlab report` run a recipe without the daemon.
+CLI_SRC := $(wildcard engine/cli/*.c) server/sweep.c server/recipe.c server/recipe_expr.c server/report.c server/report_figures.c
 ENGINE32 := $(patsubst %.c,$(BUILD)/f32/%.o,$(ENGINE_SRC))
 ENGINE64 := $(patsubst %.c,$(BUILD)/f64/%.o,$(ENGINE_SRC))
 LIB32 := $(BUILD)/libnlengine.a
@@ -35,7 +38,7 @@ BINS := $(BINDIR)/normlab $(BINDIR)/normlabd
 # An AddressSanitizer + UBSan build of the CLI: `make test` runs the bad-input cases through it.
 SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 SAN_CLI := $(BUILD)/san/bin/normlab
-SAN_OBJ := $(patsubst %.c,$(BUILD)/san/%.o,$(ENGINE_SRC) engine/cli/normlab.c)
+SAN_OBJ := $(patsubst %.c,$(BUILD)/san/%.o,$(ENGINE_SRC) $(CLI_SRC))
 
 .PHONY: all setup run web test test-run asan ubsan bench data deps clean check-banned
 all: $(BINS) data web
@@ -79,7 +82,7 @@ $(LIB64): $(ENGINE64)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BINDIR)/normlab: $(BUILD)/f32/engine/cli/normlab.o $(LIB32)
+$(BINDIR)/normlab: $(patsubst %.c,$(BUILD)/f32/%.o,$(CLI_SRC)) $(LIB32)
 	@mkdir -p $(BINDIR)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
@@ -96,7 +99,7 @@ $(BUILD)/tests/test_%: $(BUILD)/f32/tests/unit/test_%.o $(TESTLIB) $(LIB32)
 # The CLI on the double-precision engine: reference gradients (`grads --ckpt` at a float run's
 # parameters) for test_reference.
 CLI64 := $(BUILD)/f64/bin/normlab
-$(CLI64): $(BUILD)/f64/engine/cli/normlab.o $(LIB64)
+$(CLI64): $(patsubst %.c,$(BUILD)/f64/%.o,$(CLI_SRC)) $(LIB64)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
@@ -237,7 +240,11 @@ $(BUILD)/tests/test_http: $(BUILD)/f32/tests/unit/test_http.o $(BUILD)/f32/serve
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ -lmicrohttpd $(LDLIBS)
 
-$(BUILD)/tests/test_sweep: $(BUILD)/f32/tests/unit/test_sweep.o $(BUILD)/f32/server/sweep.o $(LIB32)
+$(BUILD)/tests/test_sweep: $(BUILD)/f32/tests/unit/test_sweep.o $(BUILD)/f32/server/sweep.o $(BUILD)/f32/server/recipe.o $(BUILD)/f32/server/recipe_expr.o $(LIB32)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_recipe: $(BUILD)/f32/tests/unit/test_recipe.o $(BUILD)/f32/server/sweep.o $(BUILD)/f32/server/recipe.o $(BUILD)/f32/server/recipe_expr.o $(BUILD)/f32/server/report.o $(BUILD)/f32/server/report_figures.o $(LIB32)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 

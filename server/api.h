@@ -29,6 +29,11 @@ extern const struct http_route api_quota_routes[];
 extern const int api_quota_routes_n;
 extern const struct http_route api_dataset_routes[];
 extern const int api_dataset_routes_n;
+extern const struct http_route api_report_routes[];   /* api_report.c: a sweep's report */
+extern const int api_report_routes_n;
+/* Fills the OpenAPI document's Recipe enums (check kinds, ops, figure kinds, diverged) and the
+ * CheckStatus schema from recipe.c's and report.c's tables (api_report.c). */
+void api_report_openapi(cJSON *doc);
 extern const struct http_route api_schema_routes[];   /* api_schema.c */
 extern const int api_schema_routes_n;
 /* Overwrites the OpenAPI document's Spec schema (components.schemas.Spec) field by field with the

@@ -28,6 +28,7 @@ const struct http_route *api_routes(int *n)
 			{ api_quota_routes, api_quota_routes_n },
 			{ api_dataset_routes, api_dataset_routes_n },
 			{ api_schema_routes, api_schema_routes_n },
+			{ api_report_routes, api_report_routes_n },
 		};
 		for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++)
 			for (int i = 0; i < parts[p].n && count < 128; i++)

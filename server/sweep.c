@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "nl.h"
+#include "recipe.h"
 
 /* Counting a sweep above the cap (to apply exclude) visits cells × exclude paths; past this much
  * work the count is reported before exclude instead. */
@@ -294,8 +295,14 @@ static int path_set(cJSON *obj, const char *path, cJSON *v)
 /* ---- the request's shape --------------------------------------------------------------------- */
 
 static const char *const sweep_keys[] = {
-	"base", "grid", "zip", "seeds", "exclude", "priority", "name", "on_duplicate", NULL,
+	"base", "grid", "zip", "seeds", "exclude", "priority", "name", "on_duplicate", "recipe", NULL,
 };
+
+/* recipe.c's problems become invalid_sweep errors at their pointer. */
+static void recipe_err(void *ctx, const char *pointer, const char *msg)
+{
+	add_err(ctx, EC_REQUEST, pointer, "%s", msg);
+}
 
 static int axis_add(struct sweep_ctx *cx, const char *path, const char *pointer, const cJSON *list,
 		    int dim)
@@ -505,7 +512,7 @@ static int check_request(struct sweep_ctx *cx, const cJSON *req, struct sweep_pl
 			known |= strcmp(sweep_keys[i], it->string ? it->string : "") == 0;
 		if (!known)
 			add_err(cx, EC_REQUEST, ptr, "unknown field (allowed: base, grid, zip, seeds, "
-				"exclude, priority, name, on_duplicate)");
+				"exclude, priority, name, on_duplicate, recipe)");
 		else if (cJSON_GetObjectItemCaseSensitive(req, it->string) != it)
 			add_err(cx, EC_REQUEST, ptr, "duplicate field (given more than once)");
 	}
@@ -559,6 +566,9 @@ static int check_request(struct sweep_ctx *cx, const cJSON *req, struct sweep_pl
 	/* exclude names axes: only meaningful once they all read well */
 	if (ex && !cx->oom && cx->errs->n == 0)
 		check_exclude(cx, ex);
+	const cJSON *rc = cJSON_GetObjectItemCaseSensitive(req, "recipe");
+	if (rc && !cx->oom)
+		recipe_validate(rc, recipe_err, cx);
 	return cx->errs->n ? -1 : 0;
 }
 
@@ -727,6 +737,28 @@ static int check_distinct(struct sweep_ctx *cx, struct sweep_plan *plan)
 	return cx->errs->n ? -1 : 0;
 }
 
+/* Every group a recipe names must select cells: read each cell's canonical spec as a tree. */
+static void check_recipe_cells(struct sweep_ctx *cx, const cJSON *recipe, const struct sweep_plan *plan)
+{
+	cJSON **specs = nl_calloc((size_t)(plan->n ? plan->n : 1), sizeof *specs);
+	if (!specs) {
+		nomem(cx, "checking the recipe");
+		return;
+	}
+	for (int i = 0; i < plan->n; i++) {
+		specs[i] = cJSON_Parse(plan->cells[i].canonical);
+		if (!specs[i]) {
+			nomem(cx, "checking the recipe");
+			goto out;
+		}
+	}
+	recipe_check_cells(recipe, (const cJSON *const *)specs, plan->n, recipe_err, cx);
+out:
+	for (int i = 0; i < plan->n; i++)
+		cJSON_Delete(specs[i]);
+	nl_free(specs);
+}
+
 static void ctx_free(struct sweep_ctx *cx)
 {
 	for (int i = 0; i < cx->n_axes; i++)
@@ -834,6 +866,8 @@ int sweep_expand(const cJSON *req, const struct sweep_limits *lim, struct sweep_
 	} while (odometer_next(cx, idx));
 	if (errs->n == 0)
 		check_distinct(cx, &plan);
+	if (errs->n == 0 && cJSON_GetObjectItemCaseSensitive(req, "recipe"))
+		check_recipe_cells(cx, cJSON_GetObjectItemCaseSensitive(req, "recipe"), &plan);
 out:
 	rc = errs_finish(cx);
 	if (rc == 0) {

@@ -7,12 +7,16 @@
  *    "zip":  {"dotted.path": [v, ...], ...},          lists of one length that vary together
  *    "seeds": [int, ...],                             sets "seed" (innermost axis)
  *    "exclude": [{"dotted.path": v, ...}, ...],       drop a cell when every listed path equals v
- *    "priority": int -1000..1000, "name": "str", "on_duplicate": "skip" | "run"}
+ *    "priority": int -1000..1000, "name": "str", "on_duplicate": "skip" | "run",
+ *    "recipe": {claim, paper, figure, checks, ...}}   what the sweep tests (recipe.h): checked
+ *                                                     here, stored with the request, read back
+ *                                                     by the sweep's report
  *
  * Cells come in the order (grid key 0, ..., grid key k-1, zip index, seed index), the last one
  * varying fastest; cells dropped by `exclude` leave no gap, so indices are 0..n-1. Each cell is
  * the base, deep-copied, with every swept path set (objects along a path are created), validated
- * by spec_parse, and checked against the thread limit. When the sweep has a "name" and neither the
+ * by spec_parse, and checked against the thread limit. A recipe's every group must select at least
+ * one cell. When the sweep has a "name" and neither the
  * base nor an axis sets "name", a cell's spec name is "<name>/<cell index>".
  *
  * Pure logic: no I/O, no globals, thread-safe. Memory comes from nl_malloc and cJSON (whose hooks

@@ -5,6 +5,8 @@
  *   normlab convert --ckpt FILE --to rmsnorm|crmsnorm --out DIR
  *   normlab validate SPEC.json
  *   normlab inspect FILE.safetensors
+ *   normlab sweep FILE.json [--out DIR] [--data-dir DIR] [--dry-run]     (cli_sweep.c)
+ *   normlab report DIR [--json]                                          (cli_sweep.c)
  * train writes DIR/metrics.jsonl (one JSON object per line), DIR/checkpoint.safetensors,
  * DIR/spec.json (canonical) and DIR/summary.json; it shows a progress bar on a terminal and plain
  * lines otherwise. SIGINT/SIGTERM stop after the current step with a checkpoint.
@@ -24,6 +26,7 @@
 
 #include "blas.h"
 #include "checkpoint.h"
+#include "cli.h"
 #include "convert.h"
 #include "data.h"
 #include "safetensors.h"
@@ -31,6 +34,11 @@
 #include "train.h"
 
 static volatile sig_atomic_t stop_requested;
+
+int cli_stop_requested(void)
+{
+	return stop_requested != 0;
+}
 
 static void on_signal(int sig)
 {
@@ -46,6 +54,8 @@ static void usage(FILE *f)
 		"       normlab convert --ckpt FILE --to rmsnorm|crmsnorm --out DIR\n"
 		"       normlab validate SPEC.json\n"
 		"       normlab inspect FILE.safetensors\n"
+		"       normlab sweep SWEEP.json [--out DIR] [--data-dir DIR] [--dry-run]\n"
+		"       normlab report DIR [--json]\n"
 		"\n"
 		"train     train the spec; DIR (default var/runs/<hash prefix>) gets metrics.jsonl,\n"
 		"          checkpoint.safetensors, spec.json and summary.json. --resume continues from\n"
@@ -61,6 +71,12 @@ static void usage(FILE *f)
 		"validate  print the canonical spec and its SHA-256, or every error with its field.\n"
 		"inspect   list a checkpoint's metadata and tensors (name, dtype, shape, ‖x‖₂; value\n"
 		"          of scalars) after verifying its CRC-32C checksums.\n"
+		"sweep     expand a sweep (a POST /api/v1/sweeps body, e.g. config/recipes/*.json) as\n"
+		"          the daemon does and train its cells one after another into DIR/<cell>\n"
+		"          (default var/sweeps/<name>); cells already done are skipped, an\n"
+		"          interrupted one resumes. --dry-run lists the cells.\n"
+		"report    evaluate the recipe's checks of a sweep run by `normlab sweep` (holds /\n"
+		"          fails / not_yet, with the numbers); --json prints the whole report.\n"
 		"The default corpus (data.path \"kjv\") is DATA_DIR/kjv.txt; DATA_DIR is --data-dir,\n"
 		"$NORMLAB_DATA_DIR, or var/data next to the normlab checkout.\n");
 }
@@ -397,7 +413,7 @@ static int cmd_train(int argc, char **argv)
 {
 	const char *spec_path = NULL, *out_dir = NULL, *data_dir = NULL;
 	long ckpt_every = 0;
-	int resume = 0, rc = 1;
+	int resume = 0;
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
 			out_dir = argv[++i];
@@ -425,7 +441,24 @@ static int cmd_train(int argc, char **argv)
 	struct spec s;
 	if (load_spec(spec_path, &s))
 		return 1;
-	char hash[65], dd[PATH_MAX + 32], corpus[PATH_MAX], dir[PATH_MAX], path[PATH_MAX + 32];
+	char hash[65], dir[PATH_MAX];
+	if (spec_hash(&s, hash)) {
+		fprintf(stderr, "normlab: out of memory\n");
+		return 1;
+	}
+	if (out_dir)
+		snprintf(dir, sizeof dir, "%s", out_dir);
+	else
+		snprintf(dir, sizeof dir, "var/runs/%.12s", hash);
+	return cli_train(&s, dir, data_dir, resume, ckpt_every);
+}
+
+int cli_train(const struct spec *spec, const char *dir, const char *data_dir, int resume,
+	      long ckpt_every)
+{
+	struct spec s = *spec;
+	int rc = 1;
+	char hash[65], dd[PATH_MAX + 32], corpus[PATH_MAX], path[PATH_MAX + 32];
 	if (spec_hash(&s, hash)) {
 		fprintf(stderr, "normlab: out of memory\n");
 		return 1;
@@ -438,10 +471,6 @@ static int cmd_train(int argc, char **argv)
 		fprintf(stderr, "normlab: data path too long\n");
 		return 1;
 	}
-	if (out_dir)
-		snprintf(dir, sizeof dir, "%s", out_dir);
-	else
-		snprintf(dir, sizeof dir, "var/runs/%.12s", hash);
 	if (nl_mkdir_p(dir)) {
 		fprintf(stderr, "normlab: cannot create %s: %s\n", dir, strerror(errno));
 		return 1;
@@ -871,6 +900,10 @@ int main(int argc, char **argv)
 		return cmd_validate(argc - 2, argv + 2);
 	if (strcmp(argv[1], "inspect") == 0)
 		return cmd_inspect(argc - 2, argv + 2);
+	if (strcmp(argv[1], "sweep") == 0)
+		return cli_sweep(argc - 2, argv + 2);
+	if (strcmp(argv[1], "report") == 0)
+		return cli_report(argc - 2, argv + 2);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);

@@ -5,6 +5,8 @@
 //          #/run/<id>                                               (run.js: renderRun)
 //          #/compare?ids=1,2,3 | #/compare?sweep=5                  (compare.js: renderCompare)
 //          #/submit                                                 (submit.js: renderSubmit)
+//          #/sweeps                                                 (report.js: renderSweeps)
+//          #/sweeps/<id>/report                                     (report.js: renderReport)
 // A view's render function may return (or resolve to) a cleanup function; it runs before the
 // next view renders. View modules load on first use (dynamic import), so a view that fails to
 // load shows an error without taking the shell down.
@@ -23,6 +25,12 @@ const ROUTES = [
 	{ name: 'compare', re: /^\/compare\/?$/, nav: 'compare',
 		title: (m, params) => params.get('sweep') ? `Compare sweep ${params.get('sweep')}` : 'Compare',
 		render: async (root, m, params) => (await import('./compare.js')).renderCompare(root, params) },
+	{ name: 'sweeps', re: /^\/sweeps\/?$/, nav: 'sweeps',
+		title: () => 'Sweeps',
+		render: async (root) => (await import('./report.js')).renderSweeps(root) },
+	{ name: 'report', re: /^\/sweeps?\/(\d+)\/report\/?$/, nav: 'sweeps',
+		title: (m) => `Report, sweep ${m[1]}`,
+		render: async (root, m) => (await import('./report.js')).renderReport(root, Number(m[1])) },
 	{ name: 'submit', re: /^\/submit\/?$/, nav: 'submit',
 		title: () => 'Submit',
 		render: async (root) => (await import('./submit.js')).renderSubmit(root) },

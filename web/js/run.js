@@ -155,7 +155,8 @@ export async function renderRun(root, id) {
 		return h('header', { class: 'nl-run-head' },
 			h('h1', { text: `Run ${exp.id}${exp.name ? ` — ${exp.name}` : ''}` }),
 			h('p', { class: 'nl-run-meta' }, 'status ', ui.status, ' · step ', ui.step, ` of ${exp.steps} · `, bits,
-				exp.sweep_id ? h('span', {}, ' · ', h('a', { href: `#/compare?sweep=${exp.sweep_id}`, text: `sweep ${exp.sweep_id}, cell ${exp.cell}` })) : null,
+				exp.sweep_id ? h('span', {}, ' · ', h('a', { href: `#/compare?sweep=${exp.sweep_id}`, text: `sweep ${exp.sweep_id}, cell ${exp.cell}` }),
+					' (', h('a', { href: `#/sweeps/${exp.sweep_id}/report`, text: 'report' }), ')') : null,
 			lineage(exp)),
 			ui.headDiv, ui.health, ui.error);
 	}

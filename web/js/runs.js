@@ -10,6 +10,7 @@
 //   #runs-count                      "<n> runs" shown (data-count = n)
 //   #runs-page                       page number text; #runs-prev / #runs-next the pager buttons
 //   #compare-selected                → #/compare?ids=…    #compare-sweep → #/compare?sweep=N
+//   #report-sweep                    → #/sweeps/N/report
 //   input.row-select[data-id]        row checkboxes;  #select-all the page's select-all box
 //   #runs-error                      where a failed request's alert (role=alert) appears
 // The view's state lives in the hash (#/runs?sweep=&status=&arch=&type=&placement=&q=&sort=&dir=),
@@ -98,9 +99,10 @@ export async function renderRuns(root, params) {
 	const compareBtn = el('button', { type: 'button', id: 'compare-selected', class: 'btn-primary' }, 'Compare selected');
 	const clearSelBtn = el('button', { type: 'button', id: 'clear-selection', class: 'btn-quiet' }, 'Clear selection');
 	const sweepBtn = el('button', { type: 'button', id: 'compare-sweep', hidden: true }, 'Compare whole sweep');
+	const reportBtn = el('button', { type: 'button', id: 'report-sweep', hidden: true }, 'Report');
 	const count = el('span', { id: 'runs-count', class: 'runs-count', 'aria-live': 'polite', 'data-count': '0' }, '');
 	const actions = el('div', { class: 'toolbar' }, count, el('span', { class: 'spacer' }),
-		selInfo, clearSelBtn, compareBtn, sweepBtn);
+		selInfo, clearSelBtn, compareBtn, sweepBtn, reportBtn);
 
 	// ---- table --------------------------------------------------------------------------------
 	const selectAll = el('input', { type: 'checkbox', id: 'select-all', 'aria-label': 'Select all runs on this page' });
@@ -377,7 +379,12 @@ export async function renderRuns(root, params) {
 	function updateSweepButton() {
 		sweepBtn.hidden = !st.sweep;
 		sweepBtn.textContent = st.sweep ? `Compare whole sweep ${st.sweep}` : 'Compare whole sweep';
+		reportBtn.hidden = !st.sweep;
+		reportBtn.textContent = st.sweep ? `Report of sweep ${st.sweep}` : 'Report';
 	}
+	reportBtn.addEventListener('click', () => {
+		if (st.sweep) location.hash = `#/sweeps/${encodeURIComponent(st.sweep)}/report`;
+	});
 	sweepBtn.addEventListener('click', () => {
 		if (st.sweep) location.hash = `#/compare?sweep=${encodeURIComponent(st.sweep)}`;
 	});
