@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench_ab.sh — this checkout's training speed against another revision's, measured in the same
-# run: builds REV's `normlab` in a throw-away git worktree (build/ab/REV), then trains the same
+# run: builds REV's `normlab` in a throw-away git worktree ($TMPDIR/normlab-ab/REV: outside build/,
+# whose dependency files the Makefile reads), then trains the same
 # spec with both binaries in interleaved rounds (the order alternates each round, so a slow
 # minute on a shared machine lands on both) and prints each one's best and median tokens/s and
 # the ratio. The default REV is c0b5d6e, the last commit before the model core (issue 10 asks
@@ -18,7 +19,7 @@ STEPS=${AB_STEPS:-40}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 NEW=bin/normlab
-OLD_TREE=build/ab/$REV
+OLD_TREE=${TMPDIR:-/tmp}/normlab-ab/$REV
 OLD=$OLD_TREE/bin/normlab
 
 [ -x "$NEW" ] || { echo "bench_ab: $NEW is missing: run make all first" >&2; exit 1; }
