@@ -329,7 +329,7 @@ static void test_end_to_end(void)
 
 	for (int i = 0; i < n_recipes; i++) {
 		int n = expected_cells(small[i]);
-		CHECKF(wait_done(ids[i], n, 300) == n, "%s: every cell finished", R[i].name);
+		CHECKF(wait_done(ids[i], n, 600) == n, "%s: every cell finished", R[i].name);
 		snprintf(path, sizeof path, "/api/v1/sweeps/%lld/report", (long long)ids[i]);
 		int st = dtest_call(&D, "GET", path, TOKEN, NULL, &r);
 		CHECKF(st == 200, "%s: report %d %.300s", R[i].name, st, r.body);
