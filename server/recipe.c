@@ -5,6 +5,7 @@
  * Owns nothing; no globals; thread-safe.
  */
 #include "recipe.h"
+#include "sweep.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -68,43 +69,6 @@ static void bad(struct vctx *v, const char *pointer, const char *fmt, ...)
 		v->err(v->ctx, pointer, msg);
 }
 
-static const char *type_name(const cJSON *it)
-{
-	if (cJSON_IsObject(it))
-		return "an object";
-	if (cJSON_IsArray(it))
-		return "an array";
-	if (cJSON_IsString(it))
-		return "a string";
-	if (cJSON_IsNumber(it))
-		return "a number";
-	if (cJSON_IsBool(it))
-		return "a boolean";
-	if (cJSON_IsNull(it))
-		return "null";
-	return "an invalid value";
-}
-
-/* parent + "/" + key as an RFC 6901 token. */
-static void ptr_key(char *dst, size_t cap, const char *parent, const char *key)
-{
-	size_t n;
-	nl_strlcpy(dst, parent, cap);
-	n = strlen(dst);
-	if (n + 2 >= cap)
-		return;
-	dst[n++] = '/';
-	for (const char *k = key; *k && n + 3 < cap; k++) {
-		if (*k == '~' || *k == '/') {
-			dst[n++] = '~';
-			dst[n++] = *k == '~' ? '0' : '1';
-		} else {
-			dst[n++] = *k;
-		}
-	}
-	dst[n] = '\0';
-}
-
 static void ptr_idx(char *dst, size_t cap, const char *parent, int i)
 {
 	snprintf(dst, cap, "%s/%d", parent, i);
@@ -120,7 +84,7 @@ static void check_keys(struct vctx *v, const cJSON *obj, const char *at, const c
 		int known = 0;
 		for (int i = 0; allowed[i]; i++)
 			known |= strcmp(allowed[i], k) == 0;
-		ptr_key(ptr, sizeof ptr, at, k);
+		sweep_pointer_join(ptr, sizeof ptr, at, k);
 		if (!known)
 			bad(v, ptr, "unknown field (allowed: %s)", allowed_text);
 		else if (cJSON_GetObjectItemCaseSensitive(obj, k) != it)
@@ -134,7 +98,7 @@ static const char *want_text(struct vctx *v, const cJSON *obj, const char *at, c
 {
 	char ptr[192];
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-	ptr_key(ptr, sizeof ptr, at, key);
+	sweep_pointer_join(ptr, sizeof ptr, at, key);
 	if (!it) {
 		if (required)
 			bad(v, ptr, "required: a string of 1..%zu bytes", max);
@@ -143,7 +107,7 @@ static const char *want_text(struct vctx *v, const cJSON *obj, const char *at, c
 	if (!cJSON_IsString(it) || !it->valuestring[0] || strlen(it->valuestring) > max) {
 		bad(v, ptr, "expected a string of 1..%zu bytes, got %s", max,
 		    cJSON_IsString(it) ? (it->valuestring[0] ? "a longer one" : "an empty one") :
-					 type_name(it));
+					 sweep_json_type_name(it));
 		return NULL;
 	}
 	return it->valuestring;
@@ -178,21 +142,21 @@ static void check_group(struct vctx *v, const cJSON *g, const char *at)
 	char ptr[192];
 	if (!cJSON_IsObject(g)) {
 		bad(v, at, "expected an object of \"dotted.path\": value (e.g. {\"norm.placement\": "
-		    "\"pre\"}; {} is every cell), got %s", type_name(g));
+		    "\"pre\"}; {} is every cell), got %s", sweep_json_type_name(g));
 		return;
 	}
 	if (cJSON_GetArraySize(g) > RECIPE_GROUP_BY_MAX)
 		bad(v, at, "names %d paths, above the limit of %d", cJSON_GetArraySize(g),
 		    RECIPE_GROUP_BY_MAX);
 	for (const cJSON *it = g->child; it; it = it->next) {
-		ptr_key(ptr, sizeof ptr, at, it->string ? it->string : "");
+		sweep_pointer_join(ptr, sizeof ptr, at, it->string ? it->string : "");
 		if (!path_ok(it->string ? it->string : ""))
 			bad(v, ptr, "not a dotted spec path such as \"norm.placement\"");
 		else if (cJSON_GetObjectItemCaseSensitive(g, it->string) != it)
 			bad(v, ptr, "duplicate field (given more than once)");
 		else if (!cJSON_IsString(it) && !cJSON_IsNumber(it) && !cJSON_IsBool(it))
 			bad(v, ptr, "expected a string, number or boolean (the spec value the cells "
-			    "have), got %s", type_name(it));
+			    "have), got %s", sweep_json_type_name(it));
 	}
 }
 
@@ -207,7 +171,7 @@ static void check_one(struct vctx *v, const cJSON *c, const char *at)
 					    "than", "op", "value", "factor", "margin", "diverged", NULL };
 	char ptr[192];
 	if (!cJSON_IsObject(c)) {
-		bad(v, at, "expected a check object, got %s", type_name(c));
+		bad(v, at, "expected a check object, got %s", sweep_json_type_name(c));
 		return;
 	}
 	check_keys(v, c, at, keys, "check, text, metric, of, at, than_at, group, than, op, value, "
@@ -218,26 +182,26 @@ static void check_one(struct vctx *v, const cJSON *c, const char *at)
 	if (kind) {
 		k = index_of(recipe_check_names, kind);
 		if (k < 0) {
-			ptr_key(ptr, sizeof ptr, at, "check");
+			sweep_pointer_join(ptr, sizeof ptr, at, "check");
 			bad(v, ptr, "expected %s", choices(recipe_check_names, words, sizeof words));
 		}
 	}
 	want_text(v, c, at, "text", 1, RECIPE_TEXT_MAX);
 	const char *metric = want_text(v, c, at, "metric", 1, RECIPE_METRIC_MAX);
 	if (metric && !name_ok(metric)) {
-		ptr_key(ptr, sizeof ptr, at, "metric");
+		sweep_pointer_join(ptr, sizeof ptr, at, "metric");
 		bad(v, ptr, "a metric name is 1..%d bytes of letters, digits, '_', '.', '-'",
 		    RECIPE_METRIC_MAX);
 	}
 	const cJSON *of = cJSON_GetObjectItemCaseSensitive(c, "of");
-	ptr_key(ptr, sizeof ptr, at, "of");
+	sweep_pointer_join(ptr, sizeof ptr, at, "of");
 	if (of) {
 		struct recipe_expr e;
 		char why[200];
 		if (!cJSON_IsString(of) || strlen(of->valuestring) > RECIPE_EXPR_MAX)
 			bad(v, ptr, "expected a depth expression of at most %d bytes such as "
 			    "\"depth[-1]/depth[0]\", got %s", RECIPE_EXPR_MAX,
-			    cJSON_IsString(of) ? "a longer one" : type_name(of));
+			    cJSON_IsString(of) ? "a longer one" : sweep_json_type_name(of));
 		else if (recipe_expr_parse(of->valuestring, &e, why, sizeof why) != 0)
 			bad(v, ptr, "%s", why);
 		else if (k == RECIPE_RATIO && !(e.n == 2 && e.op == '/'))
@@ -250,7 +214,7 @@ static void check_one(struct vctx *v, const cJSON *c, const char *at)
 		const cJSON *a = cJSON_GetObjectItemCaseSensitive(c, ats[i]);
 		if (!a)
 			continue;
-		ptr_key(ptr, sizeof ptr, at, ats[i]);
+		sweep_pointer_join(ptr, sizeof ptr, at, ats[i]);
 		int okw = cJSON_IsString(a) && index_of(recipe_at_names, a->valuestring) >= 0;
 		int okn = finite_number(a) && a->valuedouble == floor(a->valuedouble) &&
 			  a->valuedouble >= 0 && a->valuedouble <= TWO53;
@@ -261,14 +225,14 @@ static void check_one(struct vctx *v, const cJSON *c, const char *at)
 			    choices(recipe_at_names, words, sizeof words));
 	}
 	const cJSON *g = cJSON_GetObjectItemCaseSensitive(c, "group");
-	ptr_key(ptr, sizeof ptr, at, "group");
+	sweep_pointer_join(ptr, sizeof ptr, at, "group");
 	if (!g)
 		bad(v, ptr, "required: the cells the check reads, e.g. {\"norm.placement\": \"pre\"} "
 		    "({} for every cell)");
 	else
 		check_group(v, g, ptr);
 	const cJSON *th = cJSON_GetObjectItemCaseSensitive(c, "than");
-	ptr_key(ptr, sizeof ptr, at, "than");
+	sweep_pointer_join(ptr, sizeof ptr, at, "than");
 	if (k == RECIPE_COMPARE && !th)
 		bad(v, ptr, "required for a compare check: the group to compare with");
 	else if (th && k >= 0 && k != RECIPE_COMPARE)
@@ -276,34 +240,34 @@ static void check_one(struct vctx *v, const cJSON *c, const char *at)
 	else if (th)
 		check_group(v, th, ptr);
 	const cJSON *op = cJSON_GetObjectItemCaseSensitive(c, "op");
-	ptr_key(ptr, sizeof ptr, at, "op");
+	sweep_pointer_join(ptr, sizeof ptr, at, "op");
 	if (!op)
 		bad(v, ptr, "required: %s", choices(recipe_op_names, words, sizeof words));
 	else if (!cJSON_IsString(op) || recipe_op_parse(op->valuestring) < 0)
 		bad(v, ptr, "expected %s", choices(recipe_op_names, words, sizeof words));
 	const cJSON *val = cJSON_GetObjectItemCaseSensitive(c, "value");
-	ptr_key(ptr, sizeof ptr, at, "value");
+	sweep_pointer_join(ptr, sizeof ptr, at, "value");
 	if (k == RECIPE_COMPARE && val)
 		bad(v, ptr, "a compare check compares with its \"than\" group (use factor and margin), "
 		    "not a value");
 	else if ((k == RECIPE_VALUE || k == RECIPE_RATIO) && !val)
 		bad(v, ptr, "required: the number the group's value is compared with");
 	else if (val && !finite_number(val))
-		bad(v, ptr, "expected a finite number, got %s", type_name(val));
+		bad(v, ptr, "expected a finite number, got %s", sweep_json_type_name(val));
 	static const char *const cmp_only[] = { "factor", "margin" };
 	for (int i = 0; i < 2; i++) {
 		const cJSON *x = cJSON_GetObjectItemCaseSensitive(c, cmp_only[i]);
-		ptr_key(ptr, sizeof ptr, at, cmp_only[i]);
+		sweep_pointer_join(ptr, sizeof ptr, at, cmp_only[i]);
 		if (!x)
 			continue;
 		if (k >= 0 && k != RECIPE_COMPARE)
 			bad(v, ptr, "only a compare check has a %s", cmp_only[i]);
 		else if (!finite_number(x))
-			bad(v, ptr, "expected a finite number, got %s", type_name(x));
+			bad(v, ptr, "expected a finite number, got %s", sweep_json_type_name(x));
 	}
 	const cJSON *dv = cJSON_GetObjectItemCaseSensitive(c, "diverged");
 	if (dv && !(cJSON_IsString(dv) && index_of(recipe_diverged_names, dv->valuestring) >= 0)) {
-		ptr_key(ptr, sizeof ptr, at, "diverged");
+		sweep_pointer_join(ptr, sizeof ptr, at, "diverged");
 		bad(v, ptr, "expected %s (inf: a diverged cell counts as +infinity; skip: it is left "
 		    "out)", choices(recipe_diverged_names, words, sizeof words));
 	}
@@ -315,7 +279,7 @@ static void figure_one(struct vctx *v, const cJSON *f, const char *at)
 					    "points", NULL };
 	char ptr[192], words[160];
 	if (!cJSON_IsObject(f)) {
-		bad(v, at, "expected a figure object, got %s", type_name(f));
+		bad(v, at, "expected a figure object, got %s", sweep_json_type_name(f));
 		return;
 	}
 	check_keys(v, f, at, keys, "kind, title, metric, site, steps, log, points");
@@ -323,7 +287,7 @@ static void figure_one(struct vctx *v, const cJSON *f, const char *at)
 	int scurve = kind && strcmp(kind, "scurve") == 0;
 	int depth = kind && strcmp(kind, "depth") == 0;
 	if (kind && index_of(recipe_figure_names, kind) < 0) {
-		ptr_key(ptr, sizeof ptr, at, "kind");
+		sweep_pointer_join(ptr, sizeof ptr, at, "kind");
 		bad(v, ptr, "expected %s", choices(recipe_figure_names, words, sizeof words));
 		kind = NULL;
 	}
@@ -331,20 +295,20 @@ static void figure_one(struct vctx *v, const cJSON *f, const char *at)
 	const char *metric = want_text(v, f, at, "metric", kind && !scurve, RECIPE_METRIC_MAX);
 	const char *site = want_text(v, f, at, "site", scurve, RECIPE_METRIC_MAX);
 	if ((metric && !name_ok(metric)) || (site && !name_ok(site))) {
-		ptr_key(ptr, sizeof ptr, at, metric ? "metric" : "site");
+		sweep_pointer_join(ptr, sizeof ptr, at, metric ? "metric" : "site");
 		bad(v, ptr, "a name is 1..%d bytes of letters, digits, '_', '.', '-'", RECIPE_METRIC_MAX);
 	}
 	if (metric && scurve) {
-		ptr_key(ptr, sizeof ptr, at, "metric");
+		sweep_pointer_join(ptr, sizeof ptr, at, "metric");
 		bad(v, ptr, "an scurve figure draws a norm site's samples: give \"site\", not a metric");
 	}
 	if (site && kind && !scurve) {
-		ptr_key(ptr, sizeof ptr, at, "site");
+		sweep_pointer_join(ptr, sizeof ptr, at, "site");
 		bad(v, ptr, "only an scurve figure has a site");
 	}
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(f, "steps");
 	if (st) {
-		ptr_key(ptr, sizeof ptr, at, "steps");
+		sweep_pointer_join(ptr, sizeof ptr, at, "steps");
 		if (kind && !depth)
 			bad(v, ptr, "only a depth figure has steps");
 		else if (!finite_number(st) || st->valuedouble != floor(st->valuedouble) ||
@@ -354,12 +318,12 @@ static void figure_one(struct vctx *v, const cJSON *f, const char *at)
 	}
 	const cJSON *lg = cJSON_GetObjectItemCaseSensitive(f, "log");
 	if (lg && !cJSON_IsBool(lg)) {
-		ptr_key(ptr, sizeof ptr, at, "log");
-		bad(v, ptr, "expected true or false (a log y axis), got %s", type_name(lg));
+		sweep_pointer_join(ptr, sizeof ptr, at, "log");
+		bad(v, ptr, "expected true or false (a log y axis), got %s", sweep_json_type_name(lg));
 	}
 	const cJSON *pt = cJSON_GetObjectItemCaseSensitive(f, "points");
 	if (pt) {
-		ptr_key(ptr, sizeof ptr, at, "points");
+		sweep_pointer_join(ptr, sizeof ptr, at, "points");
 		if (kind && !scurve)
 			bad(v, ptr, "only an scurve figure has points");
 		else if (!finite_number(pt) || pt->valuedouble != floor(pt->valuedouble) ||
@@ -376,7 +340,7 @@ int recipe_validate(const cJSON *r, recipe_err_fn err, void *ctx)
 	char ptr[192];
 	if (!cJSON_IsObject(r)) {
 		bad(&v, "/recipe", "expected an object with claim, paper, figure and checks, got %s",
-		    type_name(r));
+		    sweep_json_type_name(r));
 		return v.n;
 	}
 	check_keys(&v, r, "/recipe", keys, "claim, paper, figure, group_by, checks, figures");
@@ -389,7 +353,7 @@ int recipe_validate(const cJSON *r, recipe_err_fn err, void *ctx)
 		int n = cJSON_GetArraySize(gb);
 		if (!cJSON_IsArray(gb) || n < 1 || n > RECIPE_GROUP_BY_MAX) {
 			bad(&v, "/recipe/group_by", "expected an array of 1..%d dotted spec paths, got %s",
-			    RECIPE_GROUP_BY_MAX, cJSON_IsArray(gb) ? "another length" : type_name(gb));
+			    RECIPE_GROUP_BY_MAX, cJSON_IsArray(gb) ? "another length" : sweep_json_type_name(gb));
 		} else {
 			int i = 0;
 			for (const cJSON *p = gb->child; p; p = p->next, i++) {
@@ -408,7 +372,7 @@ int recipe_validate(const cJSON *r, recipe_err_fn err, void *ctx)
 	} else if (!cJSON_IsArray(checks) || cJSON_GetArraySize(checks) < 1 ||
 		   cJSON_GetArraySize(checks) > RECIPE_CHECKS_MAX) {
 		bad(&v, "/recipe/checks", "expected an array of 1..%d checks, got %s",
-		    RECIPE_CHECKS_MAX, cJSON_IsArray(checks) ? "another length" : type_name(checks));
+		    RECIPE_CHECKS_MAX, cJSON_IsArray(checks) ? "another length" : sweep_json_type_name(checks));
 	} else {
 		int i = 0;
 		for (const cJSON *c = checks->child; c; c = c->next, i++) {
@@ -421,7 +385,7 @@ int recipe_validate(const cJSON *r, recipe_err_fn err, void *ctx)
 	if (figs) {
 		if (!cJSON_IsArray(figs) || cJSON_GetArraySize(figs) > RECIPE_FIGURES_MAX) {
 			bad(&v, "/recipe/figures", "expected an array of at most %d figures, got %s",
-			    RECIPE_FIGURES_MAX, cJSON_IsArray(figs) ? "a longer one" : type_name(figs));
+			    RECIPE_FIGURES_MAX, cJSON_IsArray(figs) ? "a longer one" : sweep_json_type_name(figs));
 		} else {
 			int i = 0;
 			for (const cJSON *f = figs->child; f; f = f->next, i++) {
@@ -489,9 +453,9 @@ int recipe_check_cells(const cJSON *r, const cJSON *const *specs, int n, recipe_
 	for (const cJSON *c = checks ? checks->child : NULL; c; c = c->next, i++) {
 		char base[64];
 		ptr_idx(base, sizeof base, "/recipe/checks", i);
-		ptr_key(ptr, sizeof ptr, base, "group");
+		sweep_pointer_join(ptr, sizeof ptr, base, "group");
 		group_selects(&v, cJSON_GetObjectItemCaseSensitive(c, "group"), ptr, specs, n);
-		ptr_key(ptr, sizeof ptr, base, "than");
+		sweep_pointer_join(ptr, sizeof ptr, base, "than");
 		group_selects(&v, cJSON_GetObjectItemCaseSensitive(c, "than"), ptr, specs, n);
 	}
 	return v.n;

@@ -144,8 +144,7 @@ static int errs_finish(struct sweep_ctx *cx)
 	return cls == EC_NOMEM ? NL_ENOMEM : errs->status == 400 ? NL_EINVAL : NL_ELIMIT;
 }
 
-/* parent + "/" + key as an RFC 6901 token (~ → ~0, / → ~1), cut to fit. */
-static void pointer_join(char *dst, size_t cap, const char *parent, const char *key)
+void sweep_pointer_join(char *dst, size_t cap, const char *parent, const char *key)
 {
 	size_t n;
 	nl_strlcpy(dst, parent, cap);
@@ -169,7 +168,7 @@ static void pointer_index(char *dst, size_t cap, const char *parent, long i)
 	snprintf(dst, cap, "%s/%ld", parent, i);
 }
 
-static const char *type_name(const cJSON *it)
+const char *sweep_json_type_name(const cJSON *it)
 {
 	if (cJSON_IsObject(it))
 		return "an object";
@@ -257,7 +256,7 @@ static int path_through_base(struct sweep_ctx *cx, const struct axis *a)
 		if (child && !cJSON_IsObject(child)) {
 			add_err(cx, EC_REQUEST, a->pointer,
 				"cannot set \"%s\": base.%s is %s, not an object", a->path, walked,
-				type_name(child));
+				sweep_json_type_name(child));
 			return -1;
 		}
 		obj = child;
@@ -327,7 +326,7 @@ static int axis_add(struct sweep_ctx *cx, const char *path, const char *pointer,
 	}
 	if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) == 0) {
 		add_err(cx, EC_REQUEST, pointer, "expected a non-empty array of values, got %s",
-			cJSON_IsArray(list) ? "an empty array" : type_name(list));
+			cJSON_IsArray(list) ? "an empty array" : sweep_json_type_name(list));
 		return -1;
 	}
 	a = &cx->axes[cx->n_axes];
@@ -355,11 +354,11 @@ static int check_grid(struct sweep_ctx *cx, const cJSON *grid)
 	char ptr[192];
 	if (!cJSON_IsObject(grid)) {
 		add_err(cx, EC_REQUEST, "/grid", "expected an object of \"dotted.path\": [values], "
-			"got %s", type_name(grid));
+			"got %s", sweep_json_type_name(grid));
 		return -1;
 	}
 	for (const cJSON *it = grid->child; it && !errs_full(cx); it = it->next) {
-		pointer_join(ptr, sizeof ptr, "/grid", it->string);
+		sweep_pointer_join(ptr, sizeof ptr, "/grid", it->string);
 		if (axis_add(cx, it->string, ptr, it, cx->n_dims) == 0)
 			cx->dim_len[cx->n_dims++] = cx->axes[cx->n_axes - 1].n;
 	}
@@ -373,11 +372,11 @@ static int check_zip(struct sweep_ctx *cx, const cJSON *zip)
 	const char *first = NULL;
 	if (!cJSON_IsObject(zip)) {
 		add_err(cx, EC_REQUEST, "/zip", "expected an object of \"dotted.path\": [values], "
-			"got %s", type_name(zip));
+			"got %s", sweep_json_type_name(zip));
 		return -1;
 	}
 	for (const cJSON *it = zip->child; it && !errs_full(cx); it = it->next) {
-		pointer_join(ptr, sizeof ptr, "/zip", it->string);
+		sweep_pointer_join(ptr, sizeof ptr, "/zip", it->string);
 		if (axis_add(cx, it->string, ptr, it, dim) != 0)
 			continue;
 		int n = cx->axes[cx->n_axes - 1].n;
@@ -404,7 +403,7 @@ static int check_seeds(struct sweep_ctx *cx, const cJSON *seeds)
 			if (!is_int_in(v, 0, TWO53)) {
 				pointer_index(ptr, sizeof ptr, "/seeds", k);
 				add_err(cx, EC_REQUEST, ptr, "a seed must be an integer in 0..2^53, got %s",
-					cJSON_IsNumber(v) ? "a number outside that" : type_name(v));
+					cJSON_IsNumber(v) ? "a number outside that" : sweep_json_type_name(v));
 				bad = 1;
 			}
 		}
@@ -431,7 +430,7 @@ static int check_exclude(struct sweep_ctx *cx, const cJSON *ex)
 	int n;
 	if (!cJSON_IsArray(ex)) {
 		add_err(cx, EC_REQUEST, "/exclude", "expected an array of {\"dotted.path\": value} "
-			"objects, got %s", type_name(ex));
+			"objects, got %s", sweep_json_type_name(ex));
 		return -1;
 	}
 	n = cJSON_GetArraySize(ex);
@@ -454,7 +453,7 @@ static int check_exclude(struct sweep_ctx *cx, const cJSON *ex)
 		pointer_index(base, sizeof base, "/exclude", i);
 		if (!cJSON_IsObject(e) || !e->child) {
 			add_err(cx, EC_REQUEST, base, "expected a non-empty object of \"dotted.path\": "
-				"value, got %s", cJSON_IsObject(e) ? "an empty object" : type_name(e));
+				"value, got %s", cJSON_IsObject(e) ? "an empty object" : sweep_json_type_name(e));
 			continue;
 		}
 		int m = cJSON_GetArraySize(e);
@@ -465,7 +464,7 @@ static int check_exclude(struct sweep_ctx *cx, const cJSON *ex)
 		}
 		for (const cJSON *kv = e->child; kv; kv = kv->next) {
 			int a = axis_of(cx, kv->string);
-			pointer_join(ptr, sizeof ptr, base, kv->string);
+			sweep_pointer_join(ptr, sizeof ptr, base, kv->string);
 			if (a < 0) {
 				add_err(cx, EC_REQUEST, ptr, "\"%s\" is not swept; exclude may only name "
 					"paths of grid, zip or \"seed\" (with seeds)", kv->string);
@@ -502,12 +501,12 @@ static int check_request(struct sweep_ctx *cx, const cJSON *req, struct sweep_pl
 
 	if (!cJSON_IsObject(req)) {
 		add_err(cx, EC_REQUEST, "", "a sweep request must be a JSON object, got %s",
-			type_name(req));
+			sweep_json_type_name(req));
 		return -1;
 	}
 	for (const cJSON *it = req->child; it; it = it->next) {
 		int known = 0;
-		pointer_join(ptr, sizeof ptr, "", it->string ? it->string : "");
+		sweep_pointer_join(ptr, sizeof ptr, "", it->string ? it->string : "");
 		for (int i = 0; sweep_keys[i]; i++)
 			known |= strcmp(sweep_keys[i], it->string ? it->string : "") == 0;
 		if (!known)
@@ -520,7 +519,7 @@ static int check_request(struct sweep_ctx *cx, const cJSON *req, struct sweep_pl
 	cx->base = cJSON_GetObjectItemCaseSensitive(req, "base");
 	if (cx->base && !cJSON_IsObject(cx->base)) {
 		add_err(cx, EC_REQUEST, "/base", "expected a spec object, got %s",
-			type_name(cx->base));
+			sweep_json_type_name(cx->base));
 		cx->base = NULL;
 	}
 	if (cx->base && cJSON_GetObjectItemCaseSensitive(cx->base, "name"))

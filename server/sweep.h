@@ -105,4 +105,10 @@ int sweep_expand(const cJSON *req, const struct sweep_limits *lim, struct sweep_
 /* Frees what sweep_expand put in plan and zeroes it; plan may be NULL or already freed. */
 void sweep_plan_free(struct sweep_plan *plan);
 
+/* parent + "/" + key as an RFC 6901 token (~ → ~0, / → ~1), cut to fit cap; for the messages
+ * of everything that validates a sweep request (the recipe too). */
+void sweep_pointer_join(char *dst, size_t cap, const char *parent, const char *key);
+/* "an object", "a string", ...: what a JSON value is, for messages. */
+const char *sweep_json_type_name(const cJSON *it);
+
 #endif
