@@ -45,10 +45,17 @@ spec() {   # $1 = threads
 		printf '"threads":%d}\n' "$1"
 	fi
 }
-tps() {    # $1 = binary, $2 = spec file, $3 = out dir: prints tokens/s of the run
+tps() {    # $1 = binary, $2 = spec file, $3 = out dir: prints "wall_tokens/s cpu_tokens/s"
 	rm -rf "$3"
-	"$1" train "$2" --out "$3" --data-dir var/data >/dev/null 2>&1
-	grep -o '"tokens_per_s":[0-9.]*' "$3/summary.json" | cut -d: -f2
+	/usr/bin/time -f "%U %S" -o "$3.time" "$1" train "$2" --out "$3" --data-dir var/data \
+		>/dev/null 2>&1
+	# tokens per CPU-second of the whole process: on a loaded machine the wall clock counts
+	# the time other jobs held the core, the CPU clock does not (for 1 thread it is the
+	# figure that compares; 2 threads count their pool's waits too)
+	local tok cpu
+	tok=$(grep -o '"tokens_per_s":[0-9.]*' "$3/summary.json" | cut -d: -f2)
+	cpu=$(awk -v n="$((STEPS * 16 * 128))" '{ printf "%.0f", n / ($1 + $2) }' "$3.time")
+	echo "$tok $cpu"
 }
 stats() {  # reads numbers, prints "best median"
 	sort -g | awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
@@ -56,7 +63,16 @@ stats() {  # reads numbers, prints "best median"
 }
 
 echo "bench_ab: $(git rev-parse --short HEAD) (this checkout) against $REV, $ROUNDS rounds of $STEPS steps"
-printf '%-8s %12s %12s %12s %12s %8s %8s\n' threads new_best new_median old_best old_median best median
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-8s %-5s %12s %12s %12s %12s %8s %8s\n' threads clock new_best new_median old_best \
+       old_median best median
+row() {    # $1 threads, $2 clock name, $3 column (1 wall, 2 cpu)
+	read -r nb nm < <(cut -d' ' -f"$3" "$TMP/new" | stats)
+	read -r ob om < <(cut -d' ' -f"$3" "$TMP/old" | stats)
+	printf '%-8s %-5s %12s %12s %12s %12s %8s %8s\n' "$1" "$2" "$nb" "$nm" "$ob" "$om" \
+	       "$(awk -v a="$nb" -v b="$ob" 'BEGIN { printf "%.3f", a / b }')" \
+	       "$(awk -v a="$nm" -v b="$om" 'BEGIN { printf "%.3f", a / b }')"
+}
 for t in $THREADS; do
 	spec "$t" > "$TMP/spec.json"
 	: > "$TMP/new"; : > "$TMP/old"
@@ -69,10 +85,9 @@ for t in $THREADS; do
 			tps "$NEW" "$TMP/spec.json" "$TMP/n" >> "$TMP/new"
 		fi
 	done
-	read -r nb nm < <(stats < "$TMP/new")
-	read -r ob om < <(stats < "$TMP/old")
-	printf '%-8s %12s %12s %12s %12s %8s %8s\n' "$t" "$nb" "$nm" "$ob" "$om" \
-	       "$(awk -v a="$nb" -v b="$ob" 'BEGIN { printf "%.3f", a / b }')" \
-	       "$(awk -v a="$nm" -v b="$om" 'BEGIN { printf "%.3f", a / b }')"
+	row "$t" wall 1
+	row "$t" cpu 2
 done
-echo "(best, median: new / old tokens/s; 1.000 = the same speed)"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "(tokens/s of training, best and median over rounds: new / old, 1.000 = the same speed;"
+echo " wall: tokens_per_s of summary.json; cpu: tokens per CPU-second of the whole process)"
