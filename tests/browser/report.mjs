@@ -30,7 +30,7 @@ const sweep = {
 	name: 'report-ui',
 	base: {
 		model: { n_layer: 4, d_model: 16, n_head: 2, seq_len: 16 }, norm: { type: 'dyt' }, data: { path: 'corpus.txt' },
-		train: { steps: 120, batch_size: 2, warmup: 10, lr: 0.003 },
+		train: { steps: 120, batch_size: 2, warmup: 10, lr: 0.003, on_dead: 'continue' },   // tiny DyT goes dead: train on
 		probe: { every: 5, depth_every: 20, samples_every: 60, samples: 128, val_every: 60 },
 	},
 	grid: { 'norm.placement': ['pre', 'lns'] },
