@@ -121,7 +121,7 @@ static int train_until_done(const char *type, long *step, char *reason, size_t c
 	struct trainer t;
 	struct nl_err err = { 0 };
 	snprintf(json, sizeof json, "{\"norm\":{\"type\":\"%s\"},\"train\":{\"steps\":100},"
-		 "\"threads\":2}", type);
+		 "\"threads\":1}", type);
 	spec_from(&s, json);
 	if (trainer_init(&t, &s, "var/data/kjv.txt", &err) != 0) {
 		CHECKF(0, "trainer_init: %s", err.msg);
