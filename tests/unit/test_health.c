@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../test.h"
+#include "blas.h"
 #include "health.h"
 #include "spec.h"
 #include "train.h"
@@ -153,8 +154,9 @@ static void test_training(void)
 	       reason);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	blas_setup(argc, argv);   /* OpenBLAS on one thread, as the CLI and daemon run it */
 	test_entropy();
 	test_spike();
 	test_stall();

@@ -18,6 +18,7 @@
 
 #include "../lib/corpus.h"
 #include "../test.h"
+#include "blas.h"
 #include "checkpoint.h"
 #include "lnremove.h"
 #include "spec.h"
@@ -394,8 +395,9 @@ static void test_resume(void)
 	CHECK(a.n_removed == N_EXPECT && b.n_removed == N_EXPECT);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	blas_setup(argc, argv);   /* OpenBLAS on one thread, as the CLI and daemon run it */
 	snprintf(dir, sizeof dir, "/tmp/nl_lnremove_XXXXXX");
 	if (!mkdtemp(dir))
 		return 1;
