@@ -230,10 +230,39 @@ out:
 	return rc;
 }
 
-/* Checks every tensor of the layout against the file, then uploads it into base (device).
- * widen: the double build may also take F32 tensors (widening is exact), so a float run's
- * parameters can be evaluated by the double engine as a reference. Resume never widens: it must
- * continue the same arithmetic. */
+/* A file tensor st checked against what the model holds there (ndim, shape, len reals), then
+ * uploaded into dst (device). widen: the double build may also take F32 tensors (widening is
+ * exact), so a float run's parameters can be evaluated by the double engine as a reference.
+ * Resume never widens: it must continue the same arithmetic. what: "tensor", "norm buffer". */
+static int load_one(struct model *m, const struct st_tensor *st, const char *what,
+		    const char *name, int ndim, const int shape[2], size_t len, real *dst, int widen,
+		    const char *path, struct nl_err *err)
+{
+	if (!st)
+		return nl_err_set(err, NL_EINVAL, "%s: %s %s is missing", path, what, name);
+	int wide = widen && sizeof(real) == sizeof(double) && strcmp(st->dtype, "F32") == 0 &&
+		   st->nbytes == len * sizeof(float);
+	if ((!wide && (strcmp(st->dtype, NL_REAL_NAME) != 0 || st->nbytes != len * sizeof(real))) ||
+	    st->ndim != ndim || st->shape[0] != shape[0] || (ndim == 2 && st->shape[1] != shape[1]))
+		return nl_err_set(err, NL_EINVAL, "%s: %s %s has dtype %s and %zu bytes; the model "
+				  "needs %s and %zu", path, what, name, st->dtype, st->nbytes,
+				  NL_REAL_NAME, len * sizeof(real));
+	if (!wide) {
+		model_upload(m, dst, st->data, len);
+		return 0;
+	}
+	real *tmp = nl_malloc(len * sizeof(real));
+	if (!tmp)
+		return nl_err_set(err, NL_ENOMEM, "out of memory reading %s", path);
+	const float *src = st->data;
+	for (size_t k = 0; k < len; k++)
+		tmp[k] = (real)src[k];
+	model_upload(m, dst, tmp, len);
+	nl_free(tmp);
+	return 0;
+}
+
+/* Every tensor of the layout (names after prefix) from the file into base (device). */
 static int load_tensors(struct model *m, struct st_file *f, const char *prefix, real *base,
 			int widen, const char *path, struct nl_err *err)
 {
@@ -242,65 +271,25 @@ static int load_tensors(struct model *m, struct st_file *f, const char *prefix, 
 	for (int i = 0; i < lay->n_tensors; i++) {
 		const struct model_tensor *t = &lay->tensors[i];
 		snprintf(name, sizeof name, "%s%s", prefix, t->name);
-		const struct st_tensor *st = st_find(f, name);
-		if (!st)
-			return nl_err_set(err, NL_EINVAL, "%s: tensor %s is missing", path, name);
-		int wide = widen && sizeof(real) == sizeof(double) && strcmp(st->dtype, "F32") == 0 &&
-			   st->nbytes == t->len * sizeof(float);
-		if ((!wide && (strcmp(st->dtype, NL_REAL_NAME) != 0 ||
-			       st->nbytes != t->len * sizeof(real))) ||
-		    st->ndim != t->ndim || st->shape[0] != t->shape[0] ||
-		    (t->ndim == 2 && st->shape[1] != t->shape[1]))
-			return nl_err_set(err, NL_EINVAL, "%s: tensor %s has dtype %s and %zu bytes; "
-					  "the model needs %s and %zu", path, name, st->dtype,
-					  st->nbytes, NL_REAL_NAME, t->len * sizeof(real));
-		if (wide) {
-			real *tmp = nl_malloc(t->len * sizeof(real));
-			if (!tmp)
-				return nl_err_set(err, NL_ENOMEM, "out of memory reading %s", path);
-			const float *src = st->data;
-			for (size_t k = 0; k < t->len; k++)
-				tmp[k] = (real)src[k];
-			model_upload(m, base + t->off, tmp, t->len);
-			nl_free(tmp);
-		} else {
-			model_upload(m, base + t->off, st->data, t->len);
-		}
+		int rc = load_one(m, st_find(f, name), "tensor", name, t->ndim, t->shape, t->len,
+				  base + t->off, widen, path, err);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
 
-/* Every norm buffer of the layout from the file into m->bufs (shapes checked). widen as above. */
+/* Every norm buffer of the layout from the file into m->bufs. widen as above. */
 static int load_buffers(struct model *m, struct st_file *f, int widen, const char *path,
 			struct nl_err *err)
 {
 	const struct model_layout *lay = &m->lay;
 	for (int i = 0; i < lay->n_buffers; i++) {
 		const struct model_buffer *b = &lay->buffers[i];
-		const struct st_tensor *st = st_find(f, b->name);
-		if (!st)
-			return nl_err_set(err, NL_EINVAL, "%s: norm buffer %s is missing", path, b->name);
-		int wide = widen && sizeof(real) == sizeof(double) && strcmp(st->dtype, "F32") == 0 &&
-			   st->nbytes == b->len * sizeof(float);
-		if ((!wide && (strcmp(st->dtype, NL_REAL_NAME) != 0 ||
-			       st->nbytes != b->len * sizeof(real))) ||
-		    st->ndim != b->ndim || st->shape[0] != b->shape[0] ||
-		    (b->ndim == 2 && st->shape[1] != b->shape[1]))
-			return nl_err_set(err, NL_EINVAL, "%s: norm buffer %s has dtype %s and %zu bytes; "
-					  "the model needs %s and %zu", path, b->name, st->dtype,
-					  st->nbytes, NL_REAL_NAME, b->len * sizeof(real));
-		if (wide) {
-			real *tmp = nl_malloc(b->len * sizeof(real));
-			if (!tmp)
-				return nl_err_set(err, NL_ENOMEM, "out of memory reading %s", path);
-			const float *src = st->data;
-			for (size_t k = 0; k < b->len; k++)
-				tmp[k] = (real)src[k];
-			model_upload(m, m->bufs + b->off, tmp, b->len);
-			nl_free(tmp);
-		} else {
-			model_upload(m, m->bufs + b->off, st->data, b->len);
-		}
+		int rc = load_one(m, st_find(f, b->name), "norm buffer", b->name, b->ndim, b->shape,
+				  b->len, m->bufs + b->off, widen, path, err);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
